@@ -1,0 +1,174 @@
+"""Benchmarks of the hot paths, each against a baseline run in the same process.
+
+1. Training throughput (tokens/s): the lab's GPT against a straightforward nanoGPT-style model
+   written here (learned positions, hand-written masked softmax attention, biases) of the same
+   size, on the same packed batches. Target: ratio >= 1.0.
+2. Sampling: batched generation with the KV cache against naive re-encoding (the whole sequence
+   through the model at every step), batch 64, same seed and same tokens. Target: >= 20x.
+   Also tokens/s with the cache at batch 512.
+3. Evaluation: 160 held-out problems x 256 samples, sampled, verified and scored, with the
+   default pretrained model (runs/default/pretrain/seed0). Target: <= 60 s on 2 CPU cores.
+
+    python bench.py                 # all three (about 2 minutes on 2 cores)
+    python bench.py --only sampling
+
+Targets live here, not in timed tests: timings depend on the machine and on what else runs.
+"""
+import math
+import os
+import random
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import lab
+from data import CharTokenizer, World, eval_problems
+from model import GPT, GPTConfig, load_checkpoint, model_from_checkpoint, pick_device, sample
+
+
+# ---------------------------------------------------------------- the baseline: nanoGPT as written for a demo
+
+class NaiveAttention(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.n_head = c.n_head
+        self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd)
+        self.c_proj = nn.Linear(c.n_embd, c.n_embd)
+        self.register_buffer("mask", torch.tril(torch.ones(c.block_size, c.block_size)))
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+        att = att.masked_fill(self.mask[:T, :T] == 0, float("-inf")).softmax(dim=-1)
+        return self.c_proj((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+
+
+class NaiveBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(c.n_embd), nn.LayerNorm(c.n_embd)
+        self.attn = NaiveAttention(c)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd), nn.GELU(), nn.Linear(4 * c.n_embd, c.n_embd))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class NaiveGPT(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(c.vocab_size, c.n_embd), nn.Embedding(c.block_size, c.n_embd)
+        self.blocks = nn.ModuleList(NaiveBlock(c) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.n_embd)
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+
+# ---------------------------------------------------------------- the benchmarks
+
+def bench_training(steps=30, batch_size=32, seq_len=256):
+    from pretrain import training_examples
+    tok = CharTokenizer()
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=seq_len)
+    examples = training_examples(World(), tok, random.Random(0))
+    batches = [lab.pack_rows(examples, batch_size, seq_len, tok.pad_id)[:2] for _ in range(4)]
+    models = {"tinyreason GPT": GPT(config), "nanoGPT-style baseline": NaiveGPT(config)}
+    rates = {name: [] for name in models}
+    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-3) for name, m in models.items()}
+    for rep in range(3):  # interleave the two so that machine noise hits both alike
+        for name, model in models.items():
+            x, y = batches[0]
+            model(x, y)[1].backward()  # warm-up
+            optimizers[name].zero_grad()
+            start = time.perf_counter()
+            for i in range(steps // 3):
+                x, y = batches[i % len(batches)]
+                loss = model(x, y)[1]
+                loss.backward()
+                optimizers[name].step()
+                optimizers[name].zero_grad(set_to_none=True)
+            rates[name].append(steps // 3 * x.numel() / (time.perf_counter() - start))
+    ours, base = (max(rates[n]) for n in models)
+    print(f"training   {config.n_layer} layers, d={config.n_embd}, {batch_size}x{seq_len} tokens/step")
+    print(f"           tinyreason {ours:9.0f} tok/s | baseline {base:9.0f} tok/s | "
+          f"ratio {ours / base:.2f}x (target >= 1.0)")
+    return ours / base
+
+
+def bench_sampling(new_tokens=96):
+    tok = CharTokenizer()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=256))
+    prompt = [tok.bos_id, *tok.encode("482103+36795\n")]
+    never = tok.vocab_size + 1  # an EOS id that never comes: every row writes all new tokens
+
+    def run(batch, use_cache):
+        g = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        out = sample(model, [prompt] * batch, new_tokens, never, tok.pad_id, generator=g,
+                     use_cache=use_cache)
+        return time.perf_counter() - start, out
+
+    run(8, True)
+    cached_time, cached = min((run(64, True) for _ in range(3)), key=lambda r: r[0])
+    naive_time, naive = run(64, False)
+    assert cached.completions == naive.completions, "cached and naive sampling disagree"
+    big_time, _ = min((run(512, True) for _ in range(2)), key=lambda r: r[0])
+    print(f"sampling   batch 64, {new_tokens} new tokens: cache {cached_time:.2f} s | naive "
+          f"{naive_time:.2f} s | ratio {naive_time / cached_time:.1f}x (target >= 20)")
+    print(f"           batch 512 with cache: {512 * new_tokens / big_time:,.0f} tokens/s")
+    return naive_time / cached_time
+
+
+def bench_eval(checkpoint, problems=160, samples=256):
+    from eval import problem_record, score_all
+    tok = CharTokenizer()
+    if not os.path.exists(checkpoint):
+        print(f"evaluation skipped: {checkpoint} does not exist (run python pretrain.py first)")
+        return None
+    payload = load_checkpoint(checkpoint, tok.spec())
+    world = World(**payload["world"])
+    model = model_from_checkpoint(payload, pick_device("cpu"))
+    chosen = eval_problems(world, "id", math.ceil(problems / 10))[:problems]
+    start = time.perf_counter()
+    g = torch.Generator().manual_seed(0)
+    outputs = lab.generate(model, tok, chosen, samples, 1.0, g)
+    records = [problem_record(p, world, o, o[0]) for p, o in zip(chosen, outputs)]
+    score_all(records)
+    elapsed = time.perf_counter() - start
+    total = sum(len(t) for o in outputs for t, _ in o)
+    print(f"evaluation {len(chosen)} problems x {samples} samples: {elapsed:.1f} s "
+          f"({total / elapsed:,.0f} generated tokens/s; target <= 60 s)")
+    return elapsed
+
+
+def main():
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", choices=["training", "sampling", "eval"])
+    p.add_argument("--checkpoint", default=os.path.join("runs", "default", "pretrain", "seed0", "ckpt.pt"))
+    args = p.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.only in (None, "training"):
+        bench_training()
+    if args.only in (None, "sampling"):
+        bench_sampling()
+    if args.only in (None, "eval"):
+        bench_eval(args.checkpoint)
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB RSS")
+
+
+if __name__ == "__main__":
+    lab.entry(main)

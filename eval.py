@@ -1,0 +1,374 @@
+"""Evaluation: sample n completions per held-out problem, score them, compare models.
+
+For every problem of the chosen splits (in distribution, longer inputs, unseen composition,
+perturbed prompts) the model writes n completions at temperature 1 and one greedy completion.
+Each is checked by its task's verifier, all are written to `predictions.jsonl`, then scored into
+`metrics.json`:
+
+- pass@k for k = 1, 2, 4, ..., n with the unbiased estimator of Chen et al. 2021 (arXiv
+  2107.03374), 1 - C(n-c, k) / C(n, k), computed as a stable product; accuracy = pass@1,
+  capability = pass@n; 95% bootstrap intervals over problems;
+- the capability bins of Kim et al. 2025 (arXiv 2505.14216): problems by how many of 256 samples
+  are correct, [0], [1-4], [5-16], [17-64], [65-128], [129-256] (scaled when n differs);
+- format shares, well-formed rate, well-formed-but-wrong rate ("fluent but wrong"), step
+  correctness, mean completion length, truncation rate.
+
+    python eval.py --preset tiny                      # the tiny pretrained model, in seconds
+    python eval.py --checkpoint runs/default/pretrain/seed0/ckpt.pt --samples 256
+    python eval.py compare runs/default/pretrain/seed0/eval-default other/eval-default
+
+`compare A B ...` prints the side-by-side table of pass@1 and pass@n, the bin transition matrix
+from the first model to each other one, and draws pass@k curves (compare.png).
+"""
+import dataclasses
+import json
+import math
+import os
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import lab
+from data import CharTokenizer, World, eval_problems, split_of, verify
+from data.world import SPLITS
+from model import load_checkpoint, model_from_checkpoint, pick_device
+
+BIN_EDGES_256 = (0, 4, 16, 64, 128, 256)  # upper edges of Kim et al.'s bins for n = 256
+
+
+@dataclass
+class EvalConfig:
+    preset: str = "default"
+    samples: int = 256            # per problem, in distribution: pass@k up to k = samples
+    ood_samples: int = 32         # per problem on the shifted splits (accuracy, fluency)
+    per_level: int = 24           # problems per task and level
+    top_level_problems: int = 64  # problems at the hardest trained level (capability claims)
+    splits: tuple = ("id",)
+    temperature: float = 1.0
+    seed: int = 0
+    batch_rows: int = 256
+    device: str = "auto"
+
+
+EVAL_PRESETS = {
+    "tiny": EvalConfig(preset="tiny", samples=8, ood_samples=4, per_level=4, top_level_problems=4,
+                       splits=SPLITS),
+    "small": EvalConfig(preset="small", samples=64, ood_samples=16, per_level=16,
+                        top_level_problems=32, splits=SPLITS),
+    "default": EvalConfig(preset="default", splits=SPLITS),
+    "gpu": EvalConfig(preset="gpu", samples=1024, ood_samples=64, per_level=64,
+                      top_level_problems=160, splits=SPLITS, batch_rows=4096),
+}
+
+
+# ---------------------------------------------------------------- metric maths
+
+def pass_at_k(n, c, k):
+    """Unbiased pass@k: the chance that k of n samples, drawn without replacement, include at
+    least one of the c correct ones. 1 - C(n-c,k)/C(n,k) = 1 - prod_{i=n-c+1}^{n} (1 - k/i)."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def ks_for(n):
+    """k = 1, 2, 4, ... up to n (n included)."""
+    ks = [2 ** i for i in range(int(math.log2(n)) + 1)]
+    return ks if ks[-1] == n else ks + [n]
+
+
+def bin_edges(n):
+    return [e * n / 256 for e in BIN_EDGES_256]
+
+
+def bin_labels(n):
+    edges, labels, low = bin_edges(n), [], 0
+    for e in edges:
+        labels.append(f"{low:g}" if e == low == 0 else f"{low:g}-{e:g}")
+        low = math.floor(e) + 1
+    return labels
+
+
+def capability_bin(c, n):
+    """Index of the Kim et al. bin of a problem solved c times out of n."""
+    return next(i for i, e in enumerate(bin_edges(n)) if c <= e)
+
+
+def bootstrap_interval(values, statistic=np.mean, resamples=1000, seed=0):
+    """95% percentile interval of `statistic` over resampled problems."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
+    stats = statistic(draws, axis=1)
+    return (float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
+
+
+# ---------------------------------------------------------------- sampling and scoring
+
+def problem_record(problem, world, outputs, greedy):
+    """One line of predictions.jsonl: the problem, every completion and its verdict."""
+    verdicts = [verify(problem, text) for text, _ in outputs]
+    greedy_text, greedy_finished = greedy
+    return {
+        "split": split_of(problem, world), "task": problem.task, "level": problem.difficulty,
+        "key": problem.key, "prompt": problem.prompt, "answer": problem.answer,
+        "perturbation": dict(problem.meta),
+        "completions": [text for text, _ in outputs],
+        "finished": [f for _, f in outputs],
+        "correct": [f and v.correct for (_, f), v in zip(outputs, verdicts)],
+        "well_formed": [v.well_formed for v in verdicts],
+        "format": [v.format for v in verdicts],
+        "steps_written": [v.steps_written for v in verdicts],
+        "steps_required": [v.steps_required for v in verdicts],
+        "steps_correct": [v.steps_correct for v in verdicts],
+        "greedy": greedy_text,
+        "greedy_correct": greedy_finished and verify(problem, greedy_text).correct,
+    }
+
+
+def group_name(record):
+    """Rows of the metrics table: split/task/level, or split/task/perturbation+strength."""
+    p = record["perturbation"]
+    level = f"{p['perturbation']}{p['strength']}" if p else str(record["level"])
+    return f"{record['split']}/{record['task']}/{level}"
+
+
+def score(records):
+    """Metrics of a list of problem records (one group or a whole split)."""
+    n = len(records[0]["correct"])
+    correct_counts = [sum(r["correct"]) for r in records]
+    out = {"problems": len(records), "samples": n}
+    out["pass_at_k"] = {str(k): float(np.mean([pass_at_k(n, c, k) for c in correct_counts]))
+                        for k in ks_for(n)}
+    for k in (1, n):
+        per_problem = [pass_at_k(n, c, k) for c in correct_counts]
+        out[f"pass_at_{'1' if k == 1 else 'n'}_ci"] = bootstrap_interval(per_problem)
+    out["greedy_accuracy"] = float(np.mean([r["greedy_correct"] for r in records]))
+    flat = lambda key: [x for r in records for x in r[key]]
+    correct, well_formed, formats = flat("correct"), flat("well_formed"), flat("format")
+    wrong = [w for w, c in zip(well_formed, correct) if not c]
+    out["well_formed"] = float(np.mean(well_formed))
+    out["well_formed_wrong"] = float(np.mean([w and not c for w, c in zip(well_formed, correct)]))
+    out["fluent_share_of_wrong"] = float(np.mean(wrong)) if wrong else 0.0
+    counts = Counter(f or "unknown" for f in formats)
+    out["format_shares"] = {f: counts[f] / len(formats) for f in sorted(counts)}
+    required, right, written = flat("steps_required"), flat("steps_correct"), flat("steps_written")
+    with_steps = [(r, q, w) for r, q, w in zip(right, required, written) if q > 0]
+    out["step_correctness"] = (float(np.mean([r / q for r, q, _ in with_steps]))
+                               if with_steps else None)
+    out["steps_written_vs_required"] = (float(np.mean([w == q for _, q, w in with_steps]))
+                                        if with_steps else None)
+    out["mean_length"] = float(np.mean([len(t) for r in records for t in r["completions"]]))
+    out["truncated"] = 1.0 - float(np.mean(flat("finished")))
+    bins = Counter(capability_bin(c, n) for c in correct_counts)
+    out["bins"] = [bins[i] for i in range(len(BIN_EDGES_256))]
+    return out
+
+
+def score_all(records):
+    groups = defaultdict(list)
+    for r in records:
+        groups[group_name(r)].append(r)
+        groups[f"{r['split']}/{r['task']}"].append(r)
+        groups[r["split"]].append(r)
+    return {name: score(rs) for name, rs in sorted(groups.items())}
+
+
+def evaluate(checkpoint, config, out_dir, quiet=False):
+    """Sample, verify, write predictions.jsonl and metrics.json; returns the metrics."""
+    device = pick_device(config.device)
+    tokenizer = CharTokenizer()
+    payload = load_checkpoint(checkpoint, tokenizer.spec())
+    if "world" not in payload:
+        raise lab.LabError(f"{checkpoint} carries no world description; retrain it")
+    world = World(**payload["world"])
+    model = model_from_checkpoint(payload, device)
+    problems = []
+    for split in config.splits:
+        per_level = config.per_level
+        found = eval_problems(world, split, per_level, seed=config.seed)
+        if split == "id" and config.top_level_problems > per_level:  # more at the hardest level
+            extra = [p for p in eval_problems(world, "id", config.top_level_problems, seed=config.seed + 1)
+                     if p.difficulty == world.max_level(p.task)]
+            seen = {p.key for p in found}
+            found += [p for p in extra if p.key not in seen][:config.top_level_problems - per_level]
+        problems += [(p, config.samples if split == "id" else config.ood_samples) for p in found]
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    total = sum(n for _, n in problems) + len(problems)
+    lab.ensure_writable_dir(out_dir)
+    records = []
+    with tqdm(total=total, desc="eval samples", disable=quiet, dynamic_ncols=True, mininterval=2.0) as bar:
+        for n in sorted({n for _, n in problems}):
+            batch = [p for p, m in problems if m == n]
+            outputs = lab.generate(model, tokenizer, batch, n, config.temperature, generator,
+                                   config.batch_rows, bar)
+            greedy = lab.generate(model, tokenizer, batch, 1, 0.0, None, config.batch_rows, bar)
+            records += [problem_record(p, world, o, g[0]) for p, o, g in zip(batch, outputs, greedy)]
+    with open(os.path.join(out_dir, "predictions.jsonl"), "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    metrics = {"checkpoint": checkpoint, "config": dataclasses.asdict(config),
+               "groups": score_all(records)}
+    lab.write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    plot_pass_at_k({os.path.basename(os.path.dirname(checkpoint)) or "model": metrics},
+                   os.path.join(out_dir, "pass_at_k.png"), by_level=True)
+    return metrics
+
+
+# ---------------------------------------------------------------- tables and plots
+
+def print_table(metrics, file=sys.stdout):
+    print(f"{'group':28s} {'probs':>5s} {'pass@1':>7s} {'pass@n':>7s} {'greedy':>7s} "
+          f"{'w-formed':>8s} {'fluent-wrong':>12s} {'steps ok':>8s}  formats", file=file)
+    for name, m in metrics["groups"].items():
+        n = m["samples"]
+        steps = "" if m["step_correctness"] is None else f"{m['step_correctness']:.2f}"
+        formats = " ".join(f"{f}:{s:.2f}" for f, s in m["format_shares"].items())
+        print(f"{name:28s} {m['problems']:5d} {m['pass_at_k']['1']:7.3f} {m['pass_at_k'][str(n)]:7.3f} "
+              f"{m['greedy_accuracy']:7.3f} {m['well_formed']:8.3f} {m['well_formed_wrong']:12.3f} "
+              f"{steps:>8s}  {formats}", file=file)
+
+
+def plot_pass_at_k(models, path, by_level=False, split="id"):
+    """pass@k against k, one panel per task; by level for one model, by model for several."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    first = next(iter(models.values()))
+    tasks = sorted({name.split("/")[1] for name in first["groups"] if name.startswith(split + "/")
+                    and name.count("/") >= 1})
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for label, metrics in models.items():
+            groups = metrics["groups"]
+            names = ([g for g in groups if g.startswith(f"{split}/{task}/")] if by_level
+                     else [f"{split}/{task}"])
+            for g in sorted(names, key=lambda s: int(s.rsplit("/", 1)[1]) if by_level else 0):
+                curve = groups.get(g)
+                if curve is None:
+                    continue
+                ks = sorted(int(k) for k in curve["pass_at_k"])
+                name = f"level {g.rsplit('/', 1)[1]}" if by_level else label
+                ax.plot(ks, [curve["pass_at_k"][str(k)] for k in ks], "o-", ms=3, label=name)
+        ax.set(xscale="log", xlabel="k (samples)", ylabel="pass@k", title=f"{task} ({split})",
+               ylim=(0, 1.02))
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_eval(directory):
+    metrics = lab.read_json(os.path.join(directory, "metrics.json"))
+    records = {}
+    with open(os.path.join(directory, "predictions.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            records[(r["split"], r["key"], json.dumps(r["perturbation"], sort_keys=True))] = r
+    return metrics, records
+
+
+def transition_matrix(records_a, records_b, split="id", task=None):
+    """Counts of problems moving from each capability bin under model A to each under B."""
+    size = len(BIN_EDGES_256)
+    matrix = np.zeros((size, size), dtype=int)
+    for key, a in records_a.items():
+        b = records_b.get(key)
+        if b is None or a["split"] != split or (task and a["task"] != task):
+            continue
+        matrix[capability_bin(sum(a["correct"]), len(a["correct"])),
+               capability_bin(sum(b["correct"]), len(b["correct"]))] += 1
+    return matrix
+
+
+def compare(directories, out_dir):
+    loaded = {d: load_eval(d) for d in directories}
+    names = list(loaded)
+    groups = [g for g in loaded[names[0]][0]["groups"]]
+    header = "".join(f" {'p@1 ' + str(i):>9s} {'p@n ' + str(i):>9s}" for i in range(len(names)))
+    for i, d in enumerate(names):
+        print(f"model {i}: {d}")
+    print(f"{'group':28s}{header}")
+    for g in groups:
+        row = ""
+        for d in names:
+            m = loaded[d][0]["groups"].get(g)
+            if m is None:
+                row += f" {'-':>9s} {'-':>9s}"
+            else:
+                row += f" {m['pass_at_k']['1']:9.3f} {m['pass_at_k'][str(m['samples'])]:9.3f}"
+        print(f"{g:28s}{row}")
+    base_records = loaded[names[0]][1]
+    n = len(next(iter(base_records.values()))["correct"])
+    labels = bin_labels(n)
+    for d in names[1:]:
+        matrix = transition_matrix(base_records, loaded[d][1])
+        print(f"\nbin transitions (id split), rows: model 0 correct of {n}, columns: {d}")
+        print(f"{'':>9s}" + "".join(f"{l:>9s}" for l in labels))
+        for label, row in zip(labels, matrix):
+            print(f"{label:>9s}" + "".join(f"{v:9d}" for v in row))
+    lab.ensure_writable_dir(out_dir)
+    plot_pass_at_k({f"model {i}": loaded[d][0] for i, d in enumerate(names)},
+                   os.path.join(out_dir, "compare.png"))
+    print(f"\npass@k curves: {os.path.join(out_dir, 'compare.png')}")
+
+
+# ---------------------------------------------------------------- command line
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "compare":
+        p = lab.ArgumentParser(prog="eval.py compare", description="compare evaluated models")
+        p.add_argument("dirs", nargs="+", help="evaluation directories (with metrics.json)")
+        p.add_argument("--out", default=os.path.join("runs", "compare"))
+        args = p.parse_args(argv[1:])
+        if len(args.dirs) < 2:
+            raise lab.LabError("compare needs at least two evaluation directories")
+        for d in args.dirs:
+            if not os.path.exists(os.path.join(d, "metrics.json")):
+                raise lab.LabError(f"{d} has no metrics.json; run python eval.py --out {d} first")
+        compare(args.dirs, args.out)
+        return
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=list(EVAL_PRESETS))
+    p.add_argument("--checkpoint", help="default runs/<preset>/pretrain/seed0/ckpt.pt")
+    p.add_argument("--samples", type=lab.positive_int, help="samples per in-distribution problem")
+    p.add_argument("--ood-samples", dest="ood_samples", type=lab.positive_int)
+    p.add_argument("--per-level", dest="per_level", type=lab.positive_int)
+    p.add_argument("--top-level-problems", dest="top_level_problems", type=lab.nonnegative_int)
+    p.add_argument("--splits", help=f"comma-separated, from {','.join(SPLITS)}")
+    p.add_argument("--temperature", type=lab.positive_float)
+    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--batch-rows", dest="batch_rows", type=lab.positive_int)
+    p.add_argument("--device")
+    p.add_argument("--out", help="output directory (default: eval-<preset> beside the checkpoint)")
+    args = p.parse_args(argv)
+    config = dataclasses.replace(EVAL_PRESETS[args.preset])
+    lab.resolve(config, args, ("samples", "ood_samples", "per_level", "top_level_problems",
+                               "temperature", "seed", "batch_rows", "device"))
+    if args.splits:
+        config.splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+        unknown = [s for s in config.splits if s not in SPLITS]
+        if unknown or not config.splits:
+            raise lab.LabError(f"--splits: unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
+    checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
+    out = args.out or os.path.join(os.path.dirname(checkpoint), f"eval-{config.preset}")
+    metrics = evaluate(checkpoint, config, out)
+    print_table(metrics)
+    print(f"\npredictions and metrics: {out}")
+
+
+if __name__ == "__main__":
+    lab.entry(main)

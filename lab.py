@@ -1,0 +1,192 @@
+"""Small shared machinery of the stage scripts: errors, CLI helpers, batching, logging, run dirs.
+
+Kept apart from `model.py` (which knows no task) and `data/` (which knows no model), so that each
+stage script stays a readable loop and nothing is copied between scripts.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+
+import torch
+
+from data import TokenizerError, WorldError
+from model import CheckpointError
+
+
+class LabError(ValueError):
+    """A user-facing problem: wrong option, impossible value, unusable run directory."""
+
+
+USER_ERRORS = (LabError, WorldError, TokenizerError, CheckpointError)
+
+
+# ---------------------------------------------------------------- command line
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line (not usage + error) with exit status 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _number(kind, test, description):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {description}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {description}")
+        return value
+    parse.__name__ = description
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
+nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
+
+
+def entry(main):
+    """Run `main()`; a user error becomes one line on stderr and exit status 2."""
+    try:
+        main()
+    except USER_ERRORS as e:
+        print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def resolve(preset_config, args, fields):
+    """The preset's config with every CLI option in `fields` that the user set (not None)."""
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+    for f, v in changes.items():
+        setattr(preset_config, f, v)
+    return preset_config
+
+
+def config_hash(d):
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- files
+
+def write_json(path, obj):
+    """Atomic JSON write (temp file + rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise LabError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LabError(f"{path} is not valid JSON; delete it and rerun the stage") from None
+
+
+def ensure_writable_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise LabError(f"cannot create output directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise LabError(f"output directory {path} is not writable; choose another with --out")
+
+
+class JsonlLog:
+    """Append one JSON object per line; flushed each time so a killed run keeps its log."""
+
+    def __init__(self, path, append=False):
+        self.file = open(path, "a" if append else "w")
+
+    def write(self, record):
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+# ---------------------------------------------------------------- batches of examples
+
+def example_tokens(tokenizer, prompt, completion):
+    """[BOS] prompt completion [EOS], and per token whether predicting it carries loss
+    (completion and EOS: yes; BOS and prompt: no, they are given, not generated)."""
+    p, c = tokenizer.encode(prompt), tokenizer.encode(completion)
+    tokens = [tokenizer.bos_id, *p, *c, tokenizer.eos_id]
+    is_target = [False] * (1 + len(p)) + [True] * (len(c) + 1)
+    return tokens, is_target
+
+
+def pack_rows(examples, rows, seq_len, pad_id, carry=None):
+    """Pack whole examples into `rows` rows of `seq_len` inputs (+1 for the shifted targets).
+
+    examples: iterator of (tokens, is_target); an example that does not fit in the row's remaining
+    space starts the next row (the rest is padding, target -1). Returns x, y (rows, seq_len) and
+    the example carried over to the next batch.
+    """
+    x = torch.full((rows, seq_len + 1), pad_id, dtype=torch.long)
+    keep = torch.zeros((rows, seq_len + 1), dtype=torch.bool)
+    for r in range(rows):
+        used = 0
+        while True:
+            tokens, is_target = carry if carry is not None else next(examples)
+            carry = None
+            if len(tokens) > seq_len + 1:
+                raise LabError(f"an example of {len(tokens)} tokens does not fit seq_len {seq_len}")
+            if used + len(tokens) > seq_len + 1:
+                carry = (tokens, is_target)
+                break
+            x[r, used:used + len(tokens)] = torch.tensor(tokens)
+            keep[r, used:used + len(tokens)] = torch.tensor(is_target)
+            used += len(tokens)
+    y = torch.where(keep[:, 1:], x[:, 1:], -1)
+    return x[:, :-1].contiguous(), y.contiguous(), carry
+
+
+def rng_state():
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+# ---------------------------------------------------------------- generation for a list of problems
+
+def completion_budget(problem, margin=8):
+    """max_new_tokens for a problem: its longest reference completion (any format) + a margin."""
+    from data.world import TASKS
+    module = TASKS[problem.task]
+    return max(len(module.render_completion(problem, f)) for f in module.FORMATS) + 1 + margin
+
+
+def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, generator=None,
+             batch_rows=256, progress=None):
+    """Sample `samples_per_problem` completions for every problem, in batches of `batch_rows`.
+
+    Returns, per problem, a list of (completion text, finished) pairs. This is the one sampling
+    entry point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
+    """
+    from model import sample
+    prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]
+    budgets = [completion_budget(p) for p in problems]
+    jobs = [i for i in range(len(problems)) for _ in range(samples_per_problem)]
+    results = [[] for _ in problems]
+    for start in range(0, len(jobs), batch_rows):
+        chunk = jobs[start:start + batch_rows]
+        max_new = max(budgets[i] for i in chunk)
+        out = sample(model, [prompts[i] for i in chunk], max_new, tokenizer.eos_id,
+                     tokenizer.pad_id, temperature=temperature, generator=generator)
+        for i, ids, finished in zip(chunk, out.completions, out.finished):
+            results[i].append((tokenizer.decode(ids), finished))
+        if progress is not None:
+            progress.update(len(chunk))
+    return results

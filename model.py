@@ -1,0 +1,348 @@
+"""The GPT, its KV-cache sampler, and checkpoint save/load.
+
+A decoder-only transformer in the nanoGPT mould, with the choices that matter for this lab:
+- pre-LN blocks, no biases, tied input/output embeddings;
+- rotary position embeddings (RoPE, Su et al. 2021) instead of learned positions: the prototype
+  generalised much better to inputs longer than training's with them;
+- `forward(idx, targets, loss_reduction=...)` where targets of -1 carry no loss;
+- `sample(...)`: batched generation with a key/value cache. Prompts of different lengths are
+  left-padded; each row keeps its own positions and key mask, stops at EOS, and finished rows are
+  dropped from the batch as they accumulate. Sampling noise is drawn for the full batch from a
+  seeded `torch.Generator` at every step, so a row's tokens depend only on the seed and its own
+  logits: the cached and uncached (re-encoding) paths give the same samples.
+
+This module knows nothing of the task world: the vocabulary size comes from the config.
+"""
+import math
+import os
+import tempfile
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 64
+    block_size: int = 256   # longest sequence (the RoPE table's length)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+
+    @property
+    def n_params_estimate(self):
+        return 12 * self.n_layer * self.n_embd ** 2 + self.vocab_size * self.n_embd
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or made for another model or tokenizer."""
+
+
+def rope_tables(head_dim, length, base=10000.0):
+    """cos and sin of the rotation angles, (length, head_dim // 2) each."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.outer(torch.arange(length).float(), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x, cos, sin):
+    """Rotate each pair (x1, x2) of the head dimension by its position's angle. x: (B, H, T, D)."""
+    x1, x2 = x[..., ::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+class KVCache:
+    """Keys and values of every layer for a batch, preallocated to `max_len` positions."""
+
+    def __init__(self, n_layer, batch, n_head, max_len, head_dim, device, dtype):
+        shape = (n_layer, batch, n_head, max_len, head_dim)
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self.length = 0  # positions filled so far (the same for every row: prompts are left-padded)
+
+    def keep_rows(self, rows):
+        """Drop finished rows: copy only the filled part of the kept rows."""
+        self.k = self.k[:, rows].contiguous()
+        self.v = self.v[:, rows].contiguous()
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
+
+    def forward(self, x, cos, sin, layer, cache=None, attn_mask=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # (B, H, T, D)
+        if cache is not None:
+            start = cache.length
+            cache.k[layer, :, :, start:start + T] = k
+            cache.v[layer, :, :, start:start + T] = v
+            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+        if attn_mask is None:  # training: plain causal attention, the fast fused path
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif T == 1:  # one new token per row: reading the cache is the cost, and two plain
+            # matmuls read it faster than the fused kernel does on CPU (measured in bench.py)
+            scores = (q @ k.transpose(-2, -1)) * (k.size(-1) ** -0.5) + attn_mask
+            y = scores.softmax(dim=-1) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.up = nn.Linear(config.n_embd, 4 * config.n_embd, bias=False)
+        self.down = nn.Linear(4 * config.n_embd, config.n_embd, bias=False)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.up(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, bias=False)
+        self.attn = CausalSelfAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd, bias=False)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, layer, cache=None, attn_mask=None):
+        x = x + self.attn(self.ln1(x), cos, sin, layer, cache, attn_mask)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied embeddings
+        cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+            if name.endswith("proj.weight") or name.endswith("down.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx, targets=None, loss_reduction="mean", positions=None, cache=None,
+                attn_mask=None):
+        """idx: (B, T) token ids. Returns (logits (B, T, vocab), loss).
+
+        attn_mask: additive bias (B, 1, T, keys), 0 where a query may attend and -inf elsewhere.
+        loss_reduction: "mean" over tokens whose target is not -1, "sum" of their losses, or
+        "none": the (B, T) per-token losses, 0 where the target is -1 (RL weights each token).
+        positions: (B, T) per-row positions for left-padded sampling; default 0..T-1 (+ cache).
+        """
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if positions is None:
+            if start + T > self.config.block_size:
+                raise ValueError(f"sequence of {start + T} tokens exceeds block_size "
+                                 f"{self.config.block_size}")
+            cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]
+        else:
+            cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        x = self.wte(idx)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, layer, cache, attn_mask)
+        if cache is not None:
+            cache.length += T
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                               ignore_index=-1, reduction="none" if loss_reduction == "none" else loss_reduction)
+        return logits, loss.view(B, T) if loss_reduction == "none" else loss
+
+    def new_cache(self, batch, max_len):
+        c = self.config
+        dtype = next(self.parameters()).dtype
+        return KVCache(c.n_layer, batch, c.n_head, max_len, c.n_embd // c.n_head,
+                       self.rope_cos.device, dtype)
+
+
+# ---------------------------------------------------------------- sampling
+
+@dataclass
+class Samples:
+    completions: list   # token ids per row, up to and without EOS
+    finished: list      # True where the row ended with EOS (False: truncated at max_new_tokens)
+
+
+def attention_bias(allowed, dtype):
+    """Boolean "may attend" mask -> additive bias (0 or -inf), built once and shared by layers."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
+
+
+@torch.no_grad()
+def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, generator=None,
+           use_cache=True):
+    """Generate a completion for each prompt (a list of token-id lists), in one batch.
+
+    temperature 0 is greedy decoding. use_cache=False re-encodes the whole sequence every step
+    (the naive baseline of the benchmark, and the reference the tests compare against).
+    """
+    model.eval()
+    device = model.rope_cos.device
+    B, P = len(prompts), max(len(p) for p in prompts)
+    if P + max_new_tokens > model.config.block_size:
+        raise ValueError(f"prompt ({P}) + max_new_tokens ({max_new_tokens}) exceeds block_size "
+                         f"{model.config.block_size}")
+    pad = torch.tensor([P - len(p) for p in prompts], device=device)
+    idx = torch.full((B, P), pad_id, dtype=torch.long, device=device)
+    for r, p in enumerate(prompts):
+        idx[r, P - len(p):] = torch.tensor(p, dtype=torch.long)
+    arange = torch.arange(P, device=device)
+    positions = (arange[None] - pad[:, None]).clamp(min=0)                         # (B, P)
+    key_valid = arange[None] >= pad[:, None]                                        # (B, P)
+    causal = torch.tril(torch.ones(P, P, dtype=torch.bool, device=device))
+    # a pad query attends to itself only, so no attention row is empty (an empty row gives NaN)
+    prefill_mask = (causal & key_valid[:, None, :]) | torch.eye(P, dtype=torch.bool, device=device)
+    dtype = model.rope_cos.dtype
+    rows = torch.arange(B, device=device)       # original index of each row still in the batch
+    running = torch.ones(B, dtype=torch.bool, device=device)  # rows in the batch not yet at EOS
+    out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    seq = idx  # used by the uncached path only
+
+    cache = model.new_cache(B, P + max_new_tokens) if use_cache else None
+    logits, _ = model(idx, positions=positions, cache=cache, attn_mask=attention_bias(prefill_mask[:, None], dtype))
+    logits = logits[:, -1]
+    next_pos = positions[:, -1] + 1
+    for t in range(max_new_tokens):
+        if temperature > 0:
+            # Gumbel-max sampling with noise for the full batch: a row's draws never depend on
+            # which other rows are still running
+            u = torch.rand((B, logits.size(-1)), generator=generator, device=device)
+            gumbel = -torch.log(-torch.log(u.clamp_(1e-20, 1.0 - 1e-7)))
+            token = (logits.float() / temperature + gumbel[rows]).argmax(-1)
+        else:
+            token = logits.argmax(-1)
+        live = rows[running]
+        out[live, t] = token[running]
+        lengths[live] = t + 1
+        at_eos = running & (token == eos_id)
+        finished[rows[at_eos]] = True
+        running &= ~at_eos
+        if not running.any() or t == max_new_tokens - 1:
+            break
+        key_valid = torch.cat([key_valid, torch.ones(len(rows), 1, dtype=torch.bool, device=device)], 1)
+        # Finished rows stay in the batch (their tokens are ignored) until a quarter of it is
+        # done: copying the cache to drop rows costs more than a few wasted rows
+        if running.sum() <= 0.75 * len(rows):
+            keep = running
+            rows, token, next_pos, key_valid = rows[keep], token[keep], next_pos[keep], key_valid[keep]
+            running = running[keep]
+            if use_cache:
+                cache.keep_rows(keep)
+            else:
+                seq = seq[keep]
+        if use_cache:
+            logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
+                              attn_mask=attention_bias(key_valid[:, None, None, :], dtype))
+        else:  # naive: re-encode everything generated so far
+            seq = torch.cat([seq, token[:, None]], 1)
+            T = seq.size(1)
+            full_pos = torch.cat([positions[rows], next_pos[:, None] - torch.arange(T - P - 1, -1, -1, device=device)], 1)
+            causal_t = torch.tril(torch.ones(T, T, dtype=torch.bool, device=device))
+            mask = (causal_t & key_valid[:, None, :]) | torch.eye(T, dtype=torch.bool, device=device)
+            logits, _ = model(seq, positions=full_pos, attn_mask=attention_bias(mask[:, None], dtype))
+        logits = logits[:, -1]
+        next_pos = next_pos + 1
+    completions = []
+    for r in range(B):
+        n = int(lengths[r]) - (1 if finished[r] else 0)
+        completions.append(out[r, :n].tolist())
+    return Samples(completions, finished.tolist())
+
+
+# ---------------------------------------------------------------- devices and precision
+
+def pick_device(name="auto"):
+    """cuda, then mps, then cpu; or the one asked for, with a clear error if it is absent."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if name == "auto":
+        return next(d for d in ("cuda", "mps", "cpu") if available[d])
+    if name not in available:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    if not available[name]:
+        raise ValueError(f"device {name!r} is not available on this machine; use --device cpu")
+    return name
+
+
+def autocast(device):
+    """bf16 autocast on GPU; full precision elsewhere (CPU bf16 matmuls are slow on most CPUs)."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else nullcontext()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path, payload):
+    """Write atomically: a temp file in the same directory, flushed, then renamed over `path`.
+    A crash mid-save leaves the previous checkpoint untouched."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path, tokenizer_spec=None):
+    """The checkpoint's payload dict; CheckpointError with what to do on any problem."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint {path} does not exist; train one first "
+                              "(python pretrain.py) or pass --checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, ...
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}); it may be "
+                              "truncated or not a tinyreason checkpoint: retrain it") from None
+    if not isinstance(payload, dict) or not {"model", "model_config"} <= payload.keys():
+        raise CheckpointError(f"{path} is not a tinyreason checkpoint (no model or model_config)")
+    if tokenizer_spec is not None and payload.get("tokenizer") != tokenizer_spec:
+        raise CheckpointError(f"checkpoint {path} was made with another tokenizer; retrain it "
+                              "with this version of the lab")
+    return payload
+
+
+def model_from_checkpoint(payload, device="cpu"):
+    try:
+        model = GPT(GPTConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+    except (TypeError, RuntimeError) as e:
+        raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e)[:120]}") from None
+    return model.to(device)
+
+
+def model_config_dict(model):
+    return asdict(model.config)

@@ -1,0 +1,304 @@
+"""Stage 0: pretrain a small GPT from scratch on the task world's mixture.
+
+Next-token prediction on rendered problems (prompt, then a chain of thought in one of several
+formats, then `ans <answer>`), with the loss on the generated part only: the completion and its
+EOS. Examples are packed whole into rows of `seq_len` tokens. AdamW, linear warm-up then cosine
+decay, gradient clipping; every `eval_every` steps the held-out loss and greedy accuracy by task
+and difficulty are logged.
+
+The base model this produces is what every post-training stage starts from. It is tuned (see
+docs/experiments.md) so that easy levels are solved, the hardest trained addition level is hard
+but not impossible (pass@1 0.1-0.4, but solved at least once in 256 samples), and each format is
+used about as often as the mix says: the raw material that RLVR and distillation then reshape.
+
+    python pretrain.py --preset tiny          # ~20 s: a toy model, for tests and the notebook
+    python pretrain.py                        # the default preset (the study's base model)
+    python pretrain.py --format-mix column=0.8,chunk=0.1,direct=0.1 --out runs/mix80
+
+Writes under runs/<preset>/pretrain/seed<seed>/ (or --out): ckpt.pt, config.json, metrics.jsonl,
+loss.png.
+"""
+import dataclasses
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+import lab
+from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
+from data.world import World
+from model import GPT, GPTConfig, autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+
+
+@dataclass
+class PretrainConfig:
+    preset: str = "default"
+    seed: int = 0
+    device: str = "auto"
+    # model
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    seq_len: int = 256          # tokens per packed training row; also the model's block_size
+    # optimisation
+    steps: int = 3000
+    batch_size: int = 32        # rows per step
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    # evaluation during training
+    eval_every: int = 500
+    eval_per_level: int = 16
+    # the world (None: the World defaults)
+    world: dict = field(default_factory=lambda: World().to_dict())
+
+
+PRESETS = {
+    "tiny": PretrainConfig(preset="tiny", n_layer=2, n_head=2, n_embd=64, seq_len=160, steps=120,
+                           batch_size=16, warmup=20, eval_every=60, eval_per_level=4),
+    "small": PretrainConfig(preset="small", steps=1500),
+    "default": PretrainConfig(preset="default"),
+    "gpu": PretrainConfig(preset="gpu", n_layer=6, n_head=6, n_embd=192, steps=6000, batch_size=64),
+}
+CLI_FIELDS = ("seed", "device", "n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size",
+              "lr", "min_lr", "warmup", "weight_decay", "grad_clip", "eval_every", "eval_per_level")
+
+
+def parse_args(argv=None):
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=list(PRESETS))
+    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda or mps")
+    p.add_argument("--n-layer", dest="n_layer", type=lab.positive_int)
+    p.add_argument("--n-head", dest="n_head", type=lab.positive_int)
+    p.add_argument("--n-embd", dest="n_embd", type=lab.positive_int)
+    p.add_argument("--seq-len", dest="seq_len", type=lab.positive_int)
+    p.add_argument("--steps", type=lab.positive_int)
+    p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)
+    p.add_argument("--lr", type=lab.positive_float)
+    p.add_argument("--min-lr", dest="min_lr", type=lab.nonnegative_float)
+    p.add_argument("--warmup", type=lab.nonnegative_int)
+    p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
+    p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
+    p.add_argument("--eval-every", dest="eval_every", type=lab.positive_int)
+    p.add_argument("--eval-per-level", dest="eval_per_level", type=lab.positive_int)
+    p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
+    p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
+    p.add_argument("--difficulty-weights",
+                   help="per-level weights, e.g. addition=1:1:2:2:3:1 (the list's length is the top level)")
+    p.add_argument("--out", help="output directory (default runs/<preset>/pretrain/seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--force", action="store_true", help="overwrite a finished run with other settings")
+    return p.parse_args(argv)
+
+
+def config_from_args(args):
+    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
+    config.world = world_from_options(args.tasks, args.format_mix, args.difficulty_weights,
+                                      base=config.world).to_dict()
+    if config.n_embd % config.n_head or (config.n_embd // config.n_head) % 2:
+        raise lab.LabError(f"--n-embd ({config.n_embd}) must be a multiple of --n-head "
+                           f"({config.n_head}) with an even head size (RoPE rotates pairs)")
+    if config.min_lr > config.lr:
+        raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
+    return config
+
+
+def default_out(preset, seed):
+    return os.path.join("runs", preset, "pretrain", f"seed{seed}")
+
+
+def learning_rate(step, config):
+    """Linear warm-up, then cosine decay from lr to min_lr."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def training_examples(world, tokenizer, rng):
+    """An endless stream of (tokens, is_target) from the training mixture."""
+    while True:
+        yield lab.example_tokens(tokenizer, *sample_training_text(world, rng))
+
+
+def held_out_batch(world, tokenizer, config):
+    """A fixed batch of test-region problems, rendered in mix formats: the held-out loss."""
+    import data.world as W
+    rng = random.Random(f"heldout:{config.seed}")
+    formats_rng = random.Random(1)
+    problems = eval_problems(world, "id", 8, seed=config.seed)
+
+    def examples():
+        while True:
+            p = problems[rng.randrange(len(problems))]
+            formats, weights = world.format_weights(p.task)
+            fmt = formats_rng.choices(formats, weights=weights)[0]
+            yield lab.example_tokens(tokenizer, p.prompt, W.TASKS[p.task].render_completion(p, fmt))
+    x, y, _ = lab.pack_rows(examples(), 8, config.seq_len, tokenizer.pad_id)
+    return x, y
+
+
+@torch.no_grad()
+def evaluate(model, world, tokenizer, config, device, heldout):
+    """Held-out loss and greedy accuracy by task and level."""
+    model.eval()
+    x, y = heldout
+    with autocast(device):
+        _, loss = model(x.to(device), y.to(device))
+    problems = eval_problems(world, "id", config.eval_per_level, seed=config.seed)
+    outputs = lab.generate(model, tokenizer, problems, 1, temperature=0.0)
+    accuracy = {}
+    for problem, [(text, finished)] in zip(problems, outputs):
+        accuracy.setdefault(f"{problem.task}/{problem.difficulty}", []).append(
+            finished and verify(problem, text).correct)
+    model.train()
+    return {"heldout_loss": loss.item(),
+            "greedy": {k: sum(v) / len(v) for k, v in sorted(accuracy.items())}}
+
+
+def plot_loss(metrics, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [m["step"] for m in metrics if "loss" in m]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, [m["loss"] for m in metrics if "loss" in m], lw=0.8, label="train")
+    evals = [m for m in metrics if "heldout_loss" in m]
+    ax.plot([m["step"] for m in evals], [m["heldout_loss"] for m in evals], "o-", label="held-out")
+    ax.set(xlabel="step", ylabel="loss (nats/token, completion only)", yscale="log", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def prepare_out_dir(out, config, resume, force):
+    """Refuse to silently overwrite a different finished run; returns the checkpoint to resume."""
+    lab.ensure_writable_dir(out)
+    ckpt = os.path.join(out, "ckpt.pt")
+    config_path = os.path.join(out, "config.json")
+    if resume:
+        if not os.path.exists(ckpt):
+            raise lab.LabError(f"--resume: no checkpoint in {out}; run without --resume")
+        saved = lab.read_json(config_path)
+        if saved != dataclasses.asdict(config):
+            raise lab.LabError(f"--resume: {out} was trained with other settings; use the same "
+                               "options or another --out")
+        return ckpt
+    if os.path.exists(config_path) and not force:
+        saved = lab.read_json(config_path)
+        if saved != dataclasses.asdict(config):
+            raise lab.LabError(f"{out} holds a run with other settings; pass --force to overwrite "
+                               "it or --out to write elsewhere")
+    return None
+
+
+def train(config, out, resume_from=None, quiet=False):
+    """Pretrain; returns the path of the final checkpoint."""
+    device = pick_device(config.device)
+    world = World(**config.world)
+    tokenizer = CharTokenizer()
+    torch.manual_seed(config.seed)
+    model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=config.seq_len,
+                             n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd)
+    model = GPT(model_config).to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=config.lr, betas=(0.9, 0.95), fused=device == "cuda")
+    data_rng = random.Random(f"pretrain:{config.seed}")
+    step, carry = 0, None
+    if resume_from:
+        payload = load_checkpoint(resume_from, tokenizer.spec())
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        step, carry = payload["step"], payload["carry"]
+        data_rng.setstate(payload["rng"]["data"])
+        torch.set_rng_state(payload["rng"]["torch"])
+    examples = training_examples(world, tokenizer, data_rng)
+    heldout = held_out_batch(world, tokenizer, config)
+    lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
+    log = lab.JsonlLog(os.path.join(out, "metrics.jsonl"), append=resume_from is not None)
+    ckpt_path = os.path.join(out, "ckpt.pt")
+
+    def checkpoint(finished):
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
+            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "config": dataclasses.asdict(config),
+            "optimizer": optimizer.state_dict(), "step": step, "carry": carry, "finished": finished,
+            "rng": {"data": data_rng.getstate(), "torch": torch.get_rng_state()}})
+
+    if not quiet:
+        print(f"pretraining {model.num_params() / 1e6:.2f}M parameters on {device} for "
+              f"{config.steps} steps x {config.batch_size} rows x {config.seq_len} tokens -> {out}")
+    model.train()
+    bar = tqdm(total=config.steps, initial=step, desc="pretrain", disable=quiet, dynamic_ncols=True,
+               mininterval=2.0)
+    started, tokens_seen = time.time(), 0
+    try:
+        while step < config.steps:
+            lr = learning_rate(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y, carry = lab.pack_rows(examples, config.batch_size, config.seq_len,
+                                        tokenizer.pad_id, carry)
+            x, y = x.to(device), y.to(device)
+            with autocast(device):
+                _, loss = model(x, y)
+            if not torch.isfinite(loss):
+                raise lab.LabError(f"loss became {loss.item()} at step {step}; the last good "
+                                   f"checkpoint is kept. Try a lower --lr")
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_seen += x.numel()
+            record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
+                      "tokens_per_s": tokens_seen / (time.time() - started)}
+            if step % config.eval_every == 0 or step == config.steps:
+                record.update(evaluate(model, world, tokenizer, config, device, heldout))
+                if not quiet:
+                    greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
+                    tqdm.write(f"step {step}: held-out loss {record['heldout_loss']:.4f} | greedy {greedy}")
+            log.write(record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint(finished=False)
+        log.close()
+        print(f"\ninterrupted at step {step}; checkpoint saved to {ckpt_path}. "
+              f"Continue with the same options and --resume.", file=sys.stderr)
+        sys.exit(130)
+    bar.close()
+    checkpoint(finished=True)
+    log.close()
+    metrics = [m for m in map(lab.json.loads, open(os.path.join(out, "metrics.jsonl")))]
+    plot_loss(metrics, os.path.join(out, "loss.png"),
+              f"pretraining, preset {config.preset}, seed {config.seed}")
+    return ckpt_path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config = config_from_args(args)
+    out = args.out or default_out(config.preset, config.seed)
+    resume_from = prepare_out_dir(out, config, args.resume, args.force)
+    print("config:", lab.json.dumps(dataclasses.asdict(config)))
+    path = train(config, out, resume_from)
+    print(f"checkpoint: {path}")
+
+
+if __name__ == "__main__":
+    lab.entry(main)

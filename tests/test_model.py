@@ -1,0 +1,92 @@
+import os
+
+import pytest
+import torch
+
+from data import CharTokenizer
+from model import (GPT, CheckpointError, GPTConfig, load_checkpoint, model_from_checkpoint,
+                   sample, save_checkpoint)
+
+TOK = CharTokenizer()
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=TOK.vocab_size, block_size=96, n_layer=2, n_head=2, n_embd=32))
+
+
+def prompts():
+    texts = ["123456+654321\n", "1+2\n", "mod7 3+5*2\n", "q>m p>q | p 2\n"]
+    return [[TOK.bos_id, *TOK.encode(t)] for t in texts] * 6
+
+
+@pytest.mark.parametrize("eos_id", [TOK.eos_id, 3, 7])  # 3 and 7: frequent EOS, many early stops
+def test_kv_cache_sampling_equals_uncached_sampling_for_the_same_seed(eos_id):
+    model = tiny_model()
+    runs = []
+    for use_cache in (True, False):
+        g = torch.Generator().manual_seed(5)
+        runs.append(sample(model, prompts(), 40, eos_id, TOK.pad_id, generator=g, use_cache=use_cache))
+    assert runs[0].completions == runs[1].completions and runs[0].finished == runs[1].finished
+    assert 0 < sum(runs[0].finished) < len(prompts()) or eos_id == TOK.eos_id
+
+
+def test_left_padding_does_not_change_a_row():
+    model = tiny_model(1)
+    batch = sample(model, prompts(), 20, TOK.eos_id, TOK.pad_id, temperature=0)
+    for i, p in enumerate(prompts()[:4]):
+        alone = sample(model, [p], 20, TOK.eos_id, TOK.pad_id, temperature=0)
+        assert alone.completions[0] == batch.completions[i]
+
+
+def test_same_seed_same_samples_other_seed_other_samples():
+    model = tiny_model()
+    draw = lambda s: sample(model, prompts(), 30, TOK.eos_id, TOK.pad_id,
+                            generator=torch.Generator().manual_seed(s)).completions
+    assert draw(1) == draw(1) and draw(1) != draw(2)
+
+
+def test_targets_of_minus_one_carry_no_loss():
+    model = tiny_model()
+    x = torch.randint(0, TOK.vocab_size, (2, 16))
+    y = x.clone()
+    y[:, :8] = -1
+    _, per_token = model(x, y, loss_reduction="none")
+    assert per_token.shape == (2, 16) and torch.all(per_token[:, :8] == 0)
+    assert torch.all(per_token[:, 8:] > 0)
+    _, mean = model(x, y)
+    assert mean.item() == pytest.approx(per_token[:, 8:].mean().item(), rel=1e-5)
+
+
+def test_checkpoint_round_trip_and_atomic_write(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "ckpt.pt"
+    payload = {"model": model.state_dict(), "model_config": vars(model.config).copy(),
+               "tokenizer": TOK.spec()}
+    save_checkpoint(str(path), payload)
+    assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temp file left behind
+    loaded = model_from_checkpoint(load_checkpoint(str(path), TOK.spec()))
+    x = torch.randint(0, TOK.vocab_size, (1, 10))
+    assert torch.equal(loaded(x)[0], model(x)[0])
+
+
+def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
+    model = tiny_model()
+    good = tmp_path / "good.pt"
+    save_checkpoint(str(good), {"model": model.state_dict(), "model_config": vars(model.config).copy(),
+                                "tokenizer": TOK.spec()})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:500])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": 1}, foreign)
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    for path in (tmp_path / "missing.pt", truncated, foreign, text):
+        with pytest.raises(CheckpointError):
+            load_checkpoint(str(path), TOK.spec())
+    with pytest.raises(CheckpointError, match="another tokenizer"):
+        load_checkpoint(str(good), {"kind": "other"})
+    wrong_size = load_checkpoint(str(good))
+    wrong_size["model_config"]["n_embd"] = 64
+    with pytest.raises(CheckpointError):
+        model_from_checkpoint(wrong_size)
