@@ -43,9 +43,10 @@ BIN_EDGES_256 = (0, 4, 16, 64, 128, 256)  # upper edges of Kim et al.'s bins for
 @dataclass
 class EvalConfig:
     preset: str = "default"
-    samples: int = 256            # per problem, in distribution: pass@k up to k = samples
-    ood_samples: int = 32         # per problem on the shifted splits (accuracy, fluency)
-    per_level: int = 24           # problems per task and level
+    samples: int = 256            # per in-distribution problem of the capability tasks
+    ood_samples: int = 32         # per problem elsewhere: pass@1, formats and fluency need fewer
+    capability_tasks: tuple = ("addition",)  # where pass@n (capability) is what the claims read
+    per_level: int = 16           # problems per task and level
     top_level_problems: int = 64  # problems at the hardest trained level (capability claims)
     splits: tuple = ("id",)
     temperature: float = 1.0
@@ -57,10 +58,10 @@ class EvalConfig:
 EVAL_PRESETS = {
     "tiny": EvalConfig(preset="tiny", samples=8, ood_samples=4, per_level=4, top_level_problems=4,
                        splits=SPLITS),
-    "small": EvalConfig(preset="small", samples=64, ood_samples=16, per_level=16,
+    "small": EvalConfig(preset="small", samples=64, ood_samples=16, per_level=12,
                         top_level_problems=32, splits=SPLITS),
     "default": EvalConfig(preset="default", splits=SPLITS),
-    "gpu": EvalConfig(preset="gpu", samples=1024, ood_samples=64, per_level=64,
+    "gpu": EvalConfig(preset="gpu", samples=1024, ood_samples=64, per_level=32,
                       top_level_problems=160, splits=SPLITS, batch_rows=4096),
 }
 
@@ -143,13 +144,14 @@ def group_name(record):
 
 def score(records):
     """Metrics of a list of problem records (one group or a whole split)."""
-    n = len(records[0]["correct"])
-    correct_counts = [sum(r["correct"]) for r in records]
+    sizes = [len(r["correct"]) for r in records]
+    counts = [sum(r["correct"]) for r in records]
+    n = min(sizes)  # a group mixing sample counts reports k up to the smallest
     out = {"problems": len(records), "samples": n}
-    out["pass_at_k"] = {str(k): float(np.mean([pass_at_k(n, c, k) for c in correct_counts]))
+    out["pass_at_k"] = {str(k): float(np.mean([pass_at_k(m, c, k) for m, c in zip(sizes, counts)]))
                         for k in ks_for(n)}
     for k in (1, n):
-        per_problem = [pass_at_k(n, c, k) for c in correct_counts]
+        per_problem = [pass_at_k(m, c, k) for m, c in zip(sizes, counts)]
         out[f"pass_at_{'1' if k == 1 else 'n'}_ci"] = bootstrap_interval(per_problem)
     out["greedy_accuracy"] = float(np.mean([r["greedy_correct"] for r in records]))
     flat = lambda key: [x for r in records for x in r[key]]
@@ -158,8 +160,8 @@ def score(records):
     out["well_formed"] = float(np.mean(well_formed))
     out["well_formed_wrong"] = float(np.mean([w and not c for w, c in zip(well_formed, correct)]))
     out["fluent_share_of_wrong"] = float(np.mean(wrong)) if wrong else 0.0
-    counts = Counter(f or "unknown" for f in formats)
-    out["format_shares"] = {f: counts[f] / len(formats) for f in sorted(counts)}
+    shares = Counter(f or "unknown" for f in formats)
+    out["format_shares"] = {f: shares[f] / len(formats) for f in sorted(shares)}
     required, right, written = flat("steps_required"), flat("steps_correct"), flat("steps_written")
     with_steps = [(r, q, w) for r, q, w in zip(right, required, written) if q > 0]
     out["step_correctness"] = (float(np.mean([r / q for r, q, _ in with_steps]))
@@ -168,7 +170,7 @@ def score(records):
                                         if with_steps else None)
     out["mean_length"] = float(np.mean([len(t) for r in records for t in r["completions"]]))
     out["truncated"] = 1.0 - float(np.mean(flat("finished")))
-    bins = Counter(capability_bin(c, n) for c in correct_counts)
+    bins = Counter(capability_bin(c, m) for m, c in zip(sizes, counts))
     out["bins"] = [bins[i] for i in range(len(BIN_EDGES_256))]
     return out
 
@@ -200,7 +202,8 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
                      if p.difficulty == world.max_level(p.task)]
             seen = {p.key for p in found}
             found += [p for p in extra if p.key not in seen][:config.top_level_problems - per_level]
-        problems += [(p, config.samples if split == "id" else config.ood_samples) for p in found]
+        problems += [(p, config.samples if split == "id" and p.task in config.capability_tasks
+                      else config.ood_samples) for p in found]
     generator = torch.Generator(device=device).manual_seed(config.seed)
     total = sum(n for _, n in problems) + len(problems)
     lab.ensure_writable_dir(out_dir)
@@ -324,6 +327,23 @@ def compare(directories, out_dir):
     print(f"\npass@k curves: {os.path.join(out_dir, 'compare.png')}")
 
 
+def show_samples(checkpoint, prompt, n, config):
+    """Print n completions of one prompt (the quickest way to look at what a model writes)."""
+    from data import Problem
+    from model import sample
+    tokenizer = CharTokenizer()
+    text = prompt if prompt.endswith("\n") else prompt + "\n"
+    ids = [tokenizer.bos_id, *tokenizer.encode(text)]  # raises a clear error on a foreign character
+    model = model_from_checkpoint(load_checkpoint(checkpoint, tokenizer.spec()), pick_device(config.device))
+    budget = model.config.block_size - len(ids)
+    if budget < 1:
+        raise lab.LabError(f"the prompt is {len(ids)} tokens; the model reads at most {model.config.block_size}")
+    out = sample(model, [ids] * n, min(budget, 160), tokenizer.eos_id, tokenizer.pad_id,
+                 temperature=config.temperature, generator=torch.Generator().manual_seed(config.seed))
+    for i, (completion, finished) in enumerate(zip(out.completions, out.finished)):
+        print(f"--- sample {i}{'' if finished else ' (truncated)'}\n{text}{tokenizer.decode(completion)}")
+
+
 # ---------------------------------------------------------------- command line
 
 def main(argv=None):
@@ -354,6 +374,7 @@ def main(argv=None):
     p.add_argument("--batch-rows", dest="batch_rows", type=lab.positive_int)
     p.add_argument("--device")
     p.add_argument("--out", help="output directory (default: eval-<preset> beside the checkpoint)")
+    p.add_argument("--prompt", help='sample completions for one prompt instead, e.g. "4821+367"')
     args = p.parse_args(argv)
     config = dataclasses.replace(EVAL_PRESETS[args.preset])
     lab.resolve(config, args, ("samples", "ood_samples", "per_level", "top_level_problems",
@@ -364,6 +385,9 @@ def main(argv=None):
         if unknown or not config.splits:
             raise lab.LabError(f"--splits: unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
     checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
+    if args.prompt is not None:
+        show_samples(checkpoint, args.prompt, args.samples or 4, config)
+        return
     out = args.out or os.path.join(os.path.dirname(checkpoint), f"eval-{config.preset}")
     metrics = evaluate(checkpoint, config, out)
     print_table(metrics)

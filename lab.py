@@ -14,14 +14,14 @@ import tempfile
 import torch
 
 from data import TokenizerError, WorldError
-from model import CheckpointError
+from model import CheckpointError, DeviceError
 
 
 class LabError(ValueError):
     """A user-facing problem: wrong option, impossible value, unusable run directory."""
 
 
-USER_ERRORS = (LabError, WorldError, TokenizerError, CheckpointError)
+USER_ERRORS = (LabError, WorldError, TokenizerError, CheckpointError, DeviceError)
 
 
 # ---------------------------------------------------------------- command line

@@ -41,6 +41,10 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or made for another model or tokenizer."""
 
 
+class DeviceError(ValueError):
+    """A device that does not exist or is not available here."""
+
+
 def rope_tables(head_dim, length, base=10000.0):
     """cos and sin of the rotation angles, (length, head_dim // 2) each."""
     inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2).float() / head_dim)
@@ -286,9 +290,9 @@ def pick_device(name="auto"):
     if name == "auto":
         return next(d for d in ("cuda", "mps", "cpu") if available[d])
     if name not in available:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
     if not available[name]:
-        raise ValueError(f"device {name!r} is not available on this machine; use --device cpu")
+        raise DeviceError(f"device {name!r} is not available on this machine; use --device cpu")
     return name
 
 

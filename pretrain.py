@@ -107,6 +107,7 @@ def config_from_args(args):
     if config.n_embd % config.n_head or (config.n_embd // config.n_head) % 2:
         raise lab.LabError(f"--n-embd ({config.n_embd}) must be a multiple of --n-head "
                            f"({config.n_head}) with an even head size (RoPE rotates pairs)")
+    pick_device(config.device)  # fail now, not after the output directory is touched
     if config.min_lr > config.lr:
         raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     return config

@@ -217,6 +217,8 @@ def parse_weights(text, what):
 def parse_difficulty_weights(text):
     """`addition=1:1:2:2:3:1,modular=1:1:1:1` (a bare `1:1:2` applies to addition)."""
     out = {}
+    if not text.strip():
+        raise WorldError("--difficulty-weights: empty; expected e.g. addition=1:1:2:2:3:1")
     for item in filter(None, (s.strip() for s in text.split(","))):
         task, _, levels = item.rpartition("=")
         try:
@@ -234,11 +236,11 @@ def world_from_options(tasks=None, format_mix=None, difficulty_weights=None, bas
     """A World from the CLI strings, on top of `base` (a dict) or the defaults."""
     world = World(**(base or {}))
     fields = world.to_dict()
-    if tasks:
+    if tasks is not None:
         fields["task_weights"] = parse_weights(tasks, "--tasks")
-    if format_mix:
+    if format_mix is not None:
         fields["format_mix"] = {**fields["format_mix"], **parse_weights(format_mix, "--format-mix")}
-    if difficulty_weights:
+    if difficulty_weights is not None:
         fields["difficulty_weights"] = {**fields["difficulty_weights"],
                                         **parse_difficulty_weights(difficulty_weights)}
     return World(**fields)

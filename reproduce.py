@@ -1,0 +1,235 @@
+"""The study: run every experiment of the lab for a preset and write runs/<preset>/REPORT.md.
+
+For now the study has one stage, the base model: pretrain one model per seed (or reuse a finished
+one with the same settings), evaluate it on every split, and report pass@k by task and difficulty,
+format shares against the pretraining mix, and whether the base model has the properties the
+post-training claims need (easy levels solved, the hardest addition level hard but not impossible,
+formats used in proportion to the mix). Later stages (RLVR, distillation, curriculum) add their
+sections to the same report.
+
+    python reproduce.py                     # default preset, 3 seeds
+    python reproduce.py --preset tiny       # the whole pipeline in under a minute
+    python reproduce.py --seeds 0,1 --format-mix column=0.8,chunk=0.1,direct=0.1
+
+Finished stages are reused when their settings are unchanged; --fresh retrains everything.
+"""
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+import eval as evaluation
+import lab
+import pretrain
+
+DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
+
+
+def parse_args(argv=None):
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
+    p.add_argument("--seeds", help="comma-separated seeds (default: 3 for default/gpu, 1 for tiny/small)")
+    p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
+    p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
+    p.add_argument("--difficulty-weights", help="per-level weights, e.g. addition=1:1:2:2:3:1")
+    p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
+    args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = list(range(DEFAULT_SEEDS[args.preset]))
+    else:
+        try:
+            args.seeds = sorted({int(s) for s in args.seeds.split(",") if s.strip()})
+        except ValueError:
+            p.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
+        if not args.seeds or min(args.seeds) < 0:
+            p.error("--seeds: give at least one non-negative seed")
+    return args
+
+
+def pretrain_config(args, seed):
+    ns = pretrain.parse_args(["--preset", args.preset, "--seed", str(seed)]
+                             + (["--device", args.device] if args.device else []))
+    ns.tasks, ns.format_mix, ns.difficulty_weights = args.tasks, args.format_mix, args.difficulty_weights
+    return pretrain.config_from_args(ns)
+
+
+def base_model(args, seed, timings):
+    """Pretrain (or reuse) the base model of one seed; returns its checkpoint path."""
+    config = pretrain_config(args, seed)
+    preset_default = pretrain_config(lab.argparse.Namespace(
+        preset=args.preset, device=args.device, tasks=None, format_mix=None, difficulty_weights=None), seed)
+    name = f"seed{seed}"
+    if dataclasses.asdict(config) != dataclasses.asdict(preset_default):  # world changed: own dir
+        name += "-" + lab.config_hash(dataclasses.asdict(config))
+    out = os.path.join("runs", args.preset, "pretrain", name)
+    ckpt = os.path.join(out, "ckpt.pt")
+    config_path = os.path.join(out, "config.json")
+    if not args.fresh and os.path.exists(ckpt) and os.path.exists(config_path):
+        from model import load_checkpoint
+        if lab.read_json(config_path) == dataclasses.asdict(config) and load_checkpoint(ckpt).get("finished"):
+            print(f"[seed {seed}] reusing the pretrained model in {out}")
+            return ckpt
+    print(f"[seed {seed}] pretraining -> {out}")
+    lab.ensure_writable_dir(out)
+    start = time.time()
+    pretrain.train(config, out)
+    timings.append((f"pretrain seed {seed}", time.time() - start))
+    return ckpt
+
+
+def evaluate_base(args, ckpt, seed, timings):
+    config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
+    if args.device:
+        config.device = args.device
+    out = os.path.join(os.path.dirname(ckpt), f"eval-{config.preset}")
+    stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
+    metrics_path = os.path.join(out, "metrics.json")
+    if not args.fresh and os.path.exists(metrics_path):
+        metrics = lab.read_json(metrics_path)
+        if metrics.get("config") == lab.json.loads(lab.json.dumps(dataclasses.asdict(config))) \
+                and metrics.get("checkpoint_stamp") == stamp:
+            print(f"[seed {seed}] reusing the evaluation in {out}")
+            return metrics, out
+    print(f"[seed {seed}] evaluating -> {out}")
+    start = time.time()
+    metrics = evaluation.evaluate(ckpt, config, out)
+    metrics["checkpoint_stamp"] = stamp
+    lab.write_json(metrics_path, metrics)
+    timings.append((f"evaluate seed {seed}", time.time() - start))
+    return lab.read_json(metrics_path), out
+
+
+# ---------------------------------------------------------------- the report
+
+def mean_and_spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def base_checks(world, metrics_by_seed):
+    """The properties the post-training claims need from the base model, measured per seed."""
+    from data.world import World
+    world = World(**world)
+    top = world.max_level("addition") if "addition" in world.task_weights else None
+    rows = []
+    if top is None:
+        return rows
+    formats, weights = world.format_weights("addition")
+    for seed, m in metrics_by_seed.items():
+        g = m["groups"]
+        hard = g.get(f"id/addition/{top}")
+        easy = [g.get(f"id/addition/{lvl}") for lvl in (1, 2)]
+        if hard is None:
+            continue
+        n = hard["samples"]
+        solved = 1 - hard["bins"][0] / hard["problems"]
+        shares = g["id/addition"]["format_shares"]
+        worst = max(abs(shares.get(f, 0) - w) for f, w in zip(formats, weights))
+        rows.append((seed, [
+            (f"hardest addition level ({top} digits): pass@1 in [0.10, 0.40]",
+             f"{hard['pass_at_k']['1']:.3f} over {hard['problems']} problems",
+             0.10 <= hard["pass_at_k"]["1"] <= 0.40),
+            (f"hardest level solved at least once in {n} samples: >= 90% of problems",
+             f"{solved:.1%}", solved >= 0.90),
+            ("easiest levels (1-2 digits): pass@1 > 0.90",
+             ", ".join(f"{e['pass_at_k']['1']:.3f}" for e in easy if e), all(e and e["pass_at_k"]["1"] > 0.9 for e in easy)),
+            ("each addition format within 10 points of the mix",
+             f"largest gap {worst * 100:.1f} points", worst <= 0.10),
+        ]))
+    return rows
+
+
+def plot_formats(world, metrics_by_seed, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from data.world import World
+    world = World(**world)
+    tasks = list(world.task_weights)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        formats, weights = world.format_weights(task)
+        shares = [[m["groups"][f"id/{task}"]["format_shares"].get(f, 0) for f in formats]
+                  for m in metrics_by_seed.values()]
+        x = np.arange(len(formats))
+        ax.bar(x - 0.2, weights, 0.4, label="pretraining mix")
+        ax.bar(x + 0.2, np.mean(shares, axis=0), 0.4, yerr=np.std(shares, axis=0), label="base samples")
+        ax.set_xticks(x, formats)
+        ax.set(ylabel="share", title=f"{task}: formats ({len(shares)} seeds)", ylim=(0, 1))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(args, results, timings, started):
+    out_dir = os.path.join("runs", args.preset)
+    metrics_by_seed = {seed: m for seed, (m, _) in results.items()}
+    first_seed, (first_metrics, first_dir) = next(iter(results.items()))
+    world = pretrain_config(args, first_seed).world
+    seeds = list(results)
+    n = first_metrics["config"]["samples"]
+    evaluation.plot_pass_at_k({f"seed {first_seed}": first_metrics},
+                              os.path.join(out_dir, "base_pass_at_k.png"), by_level=True)
+    plot_formats(world, metrics_by_seed, os.path.join(out_dir, "base_formats.png"))
+    lines = [f"# tinyreason report — preset `{args.preset}`", "",
+             f"Seeds: {', '.join(map(str, seeds))}. Every number below was measured in this run "
+             f"(wall time {time.time() - started:.0f} s).",
+             "", "## The base model", "",
+             f"One pretrained model per seed; {n} samples per in-distribution problem at "
+             f"temperature 1 (plus one greedy), {first_metrics['config']['ood_samples']} per "
+             "shifted problem. Cells give the mean over seeds and, in brackets, the range.", "",
+             "### Is the base model what post-training needs?", "",
+             "| seed | check | measured | met |", "|---|---|---|---|"]
+    for seed, checks in base_checks(world, metrics_by_seed):
+        for name, value, ok in checks:
+            lines.append(f"| {seed} | {name} | {value} | {'yes' if ok else '**no**'} |")
+    lines += ["", "### pass@k by split, task and difficulty", "",
+              "| group | problems | pass@1 | pass@" + str(n) + " | greedy | well-formed | "
+              "fluent share of wrong | step correctness | formats (seed " + str(first_seed) + ") |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for group, m in first_metrics["groups"].items():
+        if group.count("/") != 2:
+            continue
+        vals = lambda f: [metrics_by_seed[s]["groups"][group][f] if group in metrics_by_seed[s]["groups"] else None for s in seeds]
+        p1 = [metrics_by_seed[s]["groups"][group]["pass_at_k"]["1"] for s in seeds if group in metrics_by_seed[s]["groups"]]
+        pn = [metrics_by_seed[s]["groups"][group]["pass_at_k"][str(m["samples"])] for s in seeds if group in metrics_by_seed[s]["groups"]]
+        formats = " ".join(f"{f} {v:.2f}" for f, v in m["format_shares"].items())
+        lines.append(f"| {group} | {m['problems']} | {mean_and_spread(p1)} | {mean_and_spread(pn)} "
+                     f"| {mean_and_spread(vals('greedy_accuracy'))} | {mean_and_spread(vals('well_formed'))} "
+                     f"| {mean_and_spread(vals('fluent_share_of_wrong'))} | {mean_and_spread(vals('step_correctness'))} "
+                     f"| {formats} |")
+    lines += ["", "![pass@k by level](base_pass_at_k.png)", "", "![format shares](base_formats.png)", "",
+              "## How to rerun", "", "```",
+              f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
+              + "".join(f" --{o.replace('_', '-')} {getattr(args, o)}" for o in
+                        ("tasks", "format_mix", "difficulty_weights") if getattr(args, o)),
+              f"python pretrain.py --preset {args.preset} --seed {first_seed}",
+              f"python eval.py --preset {args.preset} --checkpoint {os.path.join(os.path.dirname(first_dir), 'ckpt.pt')}",
+              "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {sec:.0f} |" for name, sec in timings] or ["| (all stages reused) | 0 |"]
+    path = os.path.join(out_dir, "REPORT.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started, timings, results = time.time(), [], {}
+    for seed in args.seeds:
+        ckpt = base_model(args, seed, timings)
+        results[seed] = evaluate_base(args, ckpt, seed, timings)
+    path = write_report(args, results, timings, started)
+    print(f"report: {path} ({time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    lab.entry(main)

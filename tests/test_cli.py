@@ -1,0 +1,103 @@
+"""Bad input gets one line on stderr and exit status 2, never a traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import eval as evaluation
+import lab
+import pretrain
+import reproduce
+from data import CharTokenizer
+from model import GPT, GPTConfig, save_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    tok = CharTokenizer()
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16))
+    payload = {"model": model.state_dict(), "model_config": vars(model.config).copy(),
+               "tokenizer": tok.spec(), "world": {}}
+    save_checkpoint(str(d / "good.pt"), payload)
+    (d / "truncated.pt").write_bytes((d / "good.pt").read_bytes()[:300])
+    torch.save({"weights": [1, 2]}, d / "foreign.pt")
+    (d / "empty.pt").write_bytes(b"")
+    save_checkpoint(str(d / "other_tokenizer.pt"), {**payload, "tokenizer": {"kind": "bpe"}})
+    save_checkpoint(str(d / "no_world.pt"), {k: v for k, v in payload.items() if k != "world"})
+    other = d / "other_run"
+    other.mkdir()
+    (other / "config.json").write_text('{"preset": "tiny", "steps": 1}')
+    (d / "bad_json").mkdir()
+    (d / "bad_json" / "metrics.json").write_text("{not json")
+    return d
+
+
+CASES = [
+    (pretrain.main, ["--preset", "huge"]),
+    (pretrain.main, ["--bogus"]),
+    (pretrain.main, ["--steps", "-5"]),
+    (pretrain.main, ["--steps", "0"]),
+    (pretrain.main, ["--steps", "many"]),
+    (pretrain.main, ["--lr", "abc"]),
+    (pretrain.main, ["--lr", "inf"]),
+    (pretrain.main, ["--batch-size", "0"]),
+    (pretrain.main, ["--seed", "-1"]),
+    (pretrain.main, ["--format-mix", "column=0,chunk=0,direct=0"]),
+    (pretrain.main, ["--format-mix", "diagonal=1"]),
+    (pretrain.main, ["--tasks", "algebra"]),
+    (pretrain.main, ["--tasks", ""]),
+    (pretrain.main, ["--difficulty-weights", "addition=1:x"]),
+    (pretrain.main, ["--n-embd", "100", "--n-head", "3"]),
+    (pretrain.main, ["--min-lr", "1", "--lr", "0.1"]),
+    (pretrain.main, ["--preset", "tiny", "--device", "quantum", "--out", "{d}/dev"]),
+    (pretrain.main, ["--preset", "tiny", "--resume", "--out", "{d}/nothing_here"]),
+    (pretrain.main, ["--preset", "tiny", "--out", "{d}/other_run"]),
+    (pretrain.main, ["--preset", "tiny", "--out", "/proc/tinyreason"]),
+    (evaluation.main, ["--checkpoint", "{d}/missing.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/truncated.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/foreign.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/empty.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/other_tokenizer.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/no_world.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/good.pt", "--prompt", "12é+3"]),
+    (evaluation.main, ["--checkpoint", "{d}/good.pt", "--prompt", "HELLO"]),
+    (evaluation.main, ["--splits", "nope"]),
+    (evaluation.main, ["--samples", "0"]),
+    (evaluation.main, ["--temperature", "-1"]),
+    (evaluation.main, ["compare", "{d}/only_one"]),
+    (evaluation.main, ["compare", "{d}/missing_a", "{d}/missing_b"]),
+    (evaluation.main, ["compare", "{d}/bad_json", "{d}/bad_json"]),
+    (reproduce.main, ["--seeds", "x"]),
+    (reproduce.main, ["--seeds", "-1"]),
+    (reproduce.main, ["--preset", "enormous"]),
+    (reproduce.main, ["--format-mix", "column=-1"]),
+]
+
+
+@pytest.mark.parametrize("main, argv", CASES, ids=[" ".join(a)[:40] for _, a in CASES])
+def test_bad_input_gives_one_line_and_exit_status_2(main, argv, files, capsys):
+    argv = [a.replace("{d}", str(files)) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        lab.entry(lambda: main(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
+
+
+def test_a_bad_option_from_the_shell_prints_no_traceback(files):
+    for script, args in (("pretrain.py", ["--steps", "-1"]),
+                         ("eval.py", ["--checkpoint", str(files / "truncated.pt")])):
+        run = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True)
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_help_works_for_every_script():
+    for script in ("pretrain.py", "eval.py", "reproduce.py", "bench.py"):
+        run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert run.returncode == 0 and "usage" in run.stdout
