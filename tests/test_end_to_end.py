@@ -1,0 +1,78 @@
+"""The tiny preset end to end: pretrain, evaluate, compare, reproduce (no claim is asserted)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, cwd):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, args[0]), *args[1:]], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """python pretrain.py --preset tiny, then python eval.py --preset tiny, in a scratch dir."""
+    work = tmp_path_factory.mktemp("tiny")
+    run("pretrain.py", "--preset", "tiny", cwd=work)
+    run("eval.py", "--preset", "tiny", cwd=work)
+    return work
+
+
+def test_pretraining_writes_checkpoint_config_metrics_and_plot(tiny_run):
+    out = tiny_run / "runs" / "tiny" / "pretrain" / "seed0"
+    assert {"ckpt.pt", "config.json", "metrics.jsonl", "loss.png"} <= set(os.listdir(out))
+    metrics = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert metrics[-1]["loss"] < metrics[0]["loss"] * 0.5  # it learned something
+    assert "greedy" in metrics[-1] and "heldout_loss" in metrics[-1]
+
+
+def test_evaluation_writes_predictions_and_consistent_metrics(tiny_run):
+    out = tiny_run / "runs" / "tiny" / "pretrain" / "seed0" / "eval-tiny"
+    metrics = json.load(open(out / "metrics.json"))
+    records = [json.loads(line) for line in open(out / "predictions.jsonl")]
+    assert {r["split"] for r in records} == {"id", "length", "composition", "format"}
+    for name, group in metrics["groups"].items():
+        curve = [group["pass_at_k"][k] for k in sorted(group["pass_at_k"], key=int)]
+        assert all(a <= b + 1e-12 for a, b in zip(curve, curve[1:])), name
+        assert sum(group["bins"]) == group["problems"]
+        assert abs(sum(group["format_shares"].values()) - 1) < 1e-9
+    # pass@1 of a group is the mean fraction of correct samples of its problems
+    addition = [r for r in records if r["split"] == "id" and r["task"] == "addition"]
+    expected = sum(sum(r["correct"]) / len(r["correct"]) for r in addition) / len(addition)
+    assert metrics["groups"]["id/addition"]["pass_at_k"]["1"] == pytest.approx(expected)
+    assert (out / "pass_at_k.png").exists()
+
+
+def test_compare_prints_the_table_and_the_transition_matrix(tiny_run):
+    out = tiny_run / "runs" / "tiny" / "pretrain" / "seed0" / "eval-tiny"
+    text = run("eval.py", "compare", str(out), str(out), "--out", str(tiny_run / "cmp"), cwd=tiny_run)
+    assert "bin transitions" in text and "id/addition/1" in text
+    assert (tiny_run / "cmp" / "compare.png").exists()
+    # the same model against itself: every problem stays on the diagonal
+    lines = text.split("bin transitions")[1].strip().splitlines()[2:]
+    for i, line in enumerate(lines):
+        cells = [int(v) for v in line.split()[1:]]
+        assert sum(cells) == cells[i]
+
+
+def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
+    text = run("reproduce.py", "--preset", "tiny", cwd=tiny_run)
+    assert "reusing the pretrained model" in text and "reusing the evaluation" in text
+    report = (tiny_run / "runs" / "tiny" / "REPORT.md").read_text()
+    assert "## The base model" in report and "id/addition/6" in report
+    assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
+
+
+def test_the_same_seed_gives_the_same_numbers(tiny_run, tmp_path):
+    run("pretrain.py", "--preset", "tiny", "--steps", "30", "--out", str(tmp_path / "a"), cwd=tmp_path)
+    run("pretrain.py", "--preset", "tiny", "--steps", "30", "--out", str(tmp_path / "b"), cwd=tmp_path)
+    a = [json.loads(line)["loss"] for line in open(tmp_path / "a" / "metrics.jsonl")]
+    b = [json.loads(line)["loss"] for line in open(tmp_path / "b" / "metrics.jsonl")]
+    assert a == b
