@@ -84,7 +84,7 @@ def bench_training(steps=30, batch_size=32, seq_len=256):
     tok = CharTokenizer()
     config = GPTConfig(vocab_size=tok.vocab_size, block_size=seq_len)
     examples = training_examples(World(), tok, random.Random(0))
-    batches = [lab.pack_rows(examples, batch_size, seq_len, tok.pad_id)[:2] for _ in range(4)]
+    batches = [lab.pack_rows(examples, batch_size, seq_len, tok.pad_id) for _ in range(4)]
     models = {"tinyreason GPT": GPT(config), "nanoGPT-style baseline": NaiveGPT(config)}
     rates = {name: [] for name in models}
     optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-3) for name, m in models.items()}

@@ -129,30 +129,29 @@ def example_tokens(tokenizer, prompt, completion):
     return tokens, is_target
 
 
-def pack_rows(examples, rows, seq_len, pad_id, carry=None):
-    """Pack whole examples into `rows` rows of `seq_len` inputs (+1 for the shifted targets).
+def pack_rows(examples, rows, seq_len, pad_id):
+    """Fill `rows` rows of `seq_len` inputs (+1 for the shifted targets) with whole examples
+    drawn in order from `examples` (an iterator of (tokens, is_target)); the example that reaches
+    the end of a row is cut there. Returns x, y of shape (rows, seq_len); y is -1 where no loss.
 
-    examples: iterator of (tokens, is_target); an example that does not fit in the row's remaining
-    space starts the next row (the rest is padding, target -1). Returns x, y (rows, seq_len) and
-    the example carried over to the next batch.
+    Why cut rather than carry the example over to the next row: a carried example is one that did
+    not fit, so it is more often a long one, and rows would start with long chain-of-thought
+    formats more often than the mix says. The model notices (measured: it sampled `direct` 11%
+    of the time instead of 20% when prompted alone, as at evaluation). Cutting keeps the format
+    of an example independent of where it sits in its row.
     """
     x = torch.full((rows, seq_len + 1), pad_id, dtype=torch.long)
     keep = torch.zeros((rows, seq_len + 1), dtype=torch.bool)
     for r in range(rows):
         used = 0
-        while True:
-            tokens, is_target = carry if carry is not None else next(examples)
-            carry = None
-            if len(tokens) > seq_len + 1:
-                raise LabError(f"an example of {len(tokens)} tokens does not fit seq_len {seq_len}")
-            if used + len(tokens) > seq_len + 1:
-                carry = (tokens, is_target)
-                break
-            x[r, used:used + len(tokens)] = torch.tensor(tokens)
-            keep[r, used:used + len(tokens)] = torch.tensor(is_target)
-            used += len(tokens)
+        while used < seq_len + 1:
+            tokens, is_target = next(examples)
+            n = min(len(tokens), seq_len + 1 - used)
+            x[r, used:used + n] = torch.tensor(tokens[:n])
+            keep[r, used:used + n] = torch.tensor(is_target[:n])
+            used += n
     y = torch.where(keep[:, 1:], x[:, 1:], -1)
-    return x[:, :-1].contiguous(), y.contiguous(), carry
+    return x[:, :-1].contiguous(), y.contiguous()
 
 
 def rng_state():

@@ -144,7 +144,7 @@ def held_out_batch(world, tokenizer, config):
             formats, weights = world.format_weights(p.task)
             fmt = formats_rng.choices(formats, weights=weights)[0]
             yield lab.example_tokens(tokenizer, p.prompt, W.TASKS[p.task].render_completion(p, fmt))
-    x, y, _ = lab.pack_rows(examples(), 8, config.seq_len, tokenizer.pad_id)
+    x, y = lab.pack_rows(examples(), 8, config.seq_len, tokenizer.pad_id)
     return x, y
 
 
@@ -218,12 +218,12 @@ def train(config, out, resume_from=None, quiet=False):
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=config.lr, betas=(0.9, 0.95), fused=device == "cuda")
     data_rng = random.Random(f"pretrain:{config.seed}")
-    step, carry = 0, None
+    step = 0
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-        step, carry = payload["step"], payload["carry"]
+        step = payload["step"]
         data_rng.setstate(payload["rng"]["data"])
         torch.set_rng_state(payload["rng"]["torch"])
     examples = training_examples(world, tokenizer, data_rng)
@@ -236,7 +236,7 @@ def train(config, out, resume_from=None, quiet=False):
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
             "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "config": dataclasses.asdict(config),
-            "optimizer": optimizer.state_dict(), "step": step, "carry": carry, "finished": finished,
+            "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
             "rng": {"data": data_rng.getstate(), "torch": torch.get_rng_state()}})
 
     if not quiet:
@@ -251,8 +251,7 @@ def train(config, out, resume_from=None, quiet=False):
             lr = learning_rate(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y, carry = lab.pack_rows(examples, config.batch_size, config.seq_len,
-                                        tokenizer.pad_id, carry)
+            x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
             x, y = x.to(device), y.to(device)
             with autocast(device):
                 _, loss = model(x, y)
