@@ -296,40 +296,39 @@ def transition_matrix(records_a, records_b, split="id", task=None):
 
 
 def compare(directories, out_dir):
-    loaded = {d: load_eval(d) for d in directories}
-    names = list(loaded)
-    groups = [g for g in loaded[names[0]][0]["groups"]]
-    header = "".join(f" {'p@1 ' + str(i):>9s} {'p@n ' + str(i):>9s}" for i in range(len(names)))
-    for i, d in enumerate(names):
+    loaded = [load_eval(d) for d in directories]  # a list: the same directory may come twice
+    groups = list(loaded[0][0]["groups"])
+    header = "".join(f" {'p@1 ' + str(i):>9s} {'p@n ' + str(i):>9s}" for i in range(len(loaded)))
+    for i, d in enumerate(directories):
         print(f"model {i}: {d}")
     print(f"{'group':28s}{header}")
     for g in groups:
         row = ""
-        for d in names:
-            m = loaded[d][0]["groups"].get(g)
+        for metrics, _ in loaded:
+            m = metrics["groups"].get(g)
             if m is None:
                 row += f" {'-':>9s} {'-':>9s}"
             else:
                 row += f" {m['pass_at_k']['1']:9.3f} {m['pass_at_k'][str(m['samples'])]:9.3f}"
         print(f"{g:28s}{row}")
-    base_records = loaded[names[0]][1]
-    n = len(next(iter(base_records.values()))["correct"])
+    base_records = loaded[0][1]
+    n = max(len(r["correct"]) for r in base_records.values() if r["split"] == "id")
     labels = bin_labels(n)
-    for d in names[1:]:
-        matrix = transition_matrix(base_records, loaded[d][1])
-        print(f"\nbin transitions (id split), rows: model 0 correct of {n}, columns: {d}")
-        print(f"{'':>9s}" + "".join(f"{l:>9s}" for l in labels))
+    for i, (_, records) in enumerate(loaded[1:], start=1):
+        matrix = transition_matrix(base_records, records)
+        print(f"\nbin transitions (id split), rows: model 0, columns: model {i} "
+              f"(correct samples, bins of Kim et al. scaled to n={n})")
+        print(f"{'':>9s}" + "".join(f"{label:>9s}" for label in labels))
         for label, row in zip(labels, matrix):
             print(f"{label:>9s}" + "".join(f"{v:9d}" for v in row))
     lab.ensure_writable_dir(out_dir)
-    plot_pass_at_k({f"model {i}": loaded[d][0] for i, d in enumerate(names)},
+    plot_pass_at_k({f"model {i}": metrics for i, (metrics, _) in enumerate(loaded)},
                    os.path.join(out_dir, "compare.png"))
     print(f"\npass@k curves: {os.path.join(out_dir, 'compare.png')}")
 
 
 def show_samples(checkpoint, prompt, n, config):
     """Print n completions of one prompt (the quickest way to look at what a model writes)."""
-    from data import Problem
     from model import sample
     tokenizer = CharTokenizer()
     text = prompt if prompt.endswith("\n") else prompt + "\n"

@@ -46,7 +46,7 @@ class PretrainConfig:
     n_embd: int = 128
     seq_len: int = 256          # tokens per packed training row; also the model's block_size
     # optimisation
-    steps: int = 3000
+    steps: int = 1000
     batch_size: int = 32        # rows per step
     lr: float = 3e-3
     min_lr: float = 3e-4
@@ -54,18 +54,18 @@ class PretrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     # evaluation during training
-    eval_every: int = 500
+    eval_every: int = 250
     eval_per_level: int = 16
     # the world (None: the World defaults)
     world: dict = field(default_factory=lambda: World().to_dict())
 
 
 PRESETS = {
-    "tiny": PretrainConfig(preset="tiny", n_layer=2, n_head=2, n_embd=64, seq_len=160, steps=120,
-                           batch_size=16, warmup=20, eval_every=60, eval_per_level=4),
-    "small": PretrainConfig(preset="small", steps=1500),
+    "tiny": PretrainConfig(preset="tiny", n_layer=2, n_head=2, n_embd=64, seq_len=160, steps=300,
+                           batch_size=16, warmup=20, eval_every=100, eval_per_level=4),
+    "small": PretrainConfig(preset="small", steps=600),
     "default": PretrainConfig(preset="default"),
-    "gpu": PretrainConfig(preset="gpu", n_layer=6, n_head=6, n_embd=192, steps=6000, batch_size=64),
+    "gpu": PretrainConfig(preset="gpu", n_layer=6, n_head=6, n_embd=192, steps=3000, batch_size=64),
 }
 CLI_FIELDS = ("seed", "device", "n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size",
               "lr", "min_lr", "warmup", "weight_decay", "grad_clip", "eval_every", "eval_per_level")
@@ -227,9 +227,15 @@ def train(config, out, resume_from=None, quiet=False):
         data_rng.setstate(payload["rng"]["data"])
         torch.set_rng_state(payload["rng"]["torch"])
     examples = training_examples(world, tokenizer, data_rng)
+    data_state = data_rng.getstate()  # the data position at the last completed step
     heldout = held_out_batch(world, tokenizer, config)
     lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
-    log = lab.JsonlLog(os.path.join(out, "metrics.jsonl"), append=resume_from is not None)
+    log_path = os.path.join(out, "metrics.jsonl")
+    if resume_from:  # drop log lines written after the checkpoint by a run that was killed
+        kept = [line for line in open(log_path) if lab.json.loads(line)["step"] <= step]
+        with open(log_path, "w") as f:
+            f.writelines(kept)
+    log = lab.JsonlLog(log_path, append=resume_from is not None)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
     def checkpoint(finished):
@@ -237,7 +243,7 @@ def train(config, out, resume_from=None, quiet=False):
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
             "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "config": dataclasses.asdict(config),
             "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
-            "rng": {"data": data_rng.getstate(), "torch": torch.get_rng_state()}})
+            "rng": {"data": data_state, "torch": torch.get_rng_state()}})
 
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M parameters on {device} for "
@@ -262,7 +268,7 @@ def train(config, out, resume_from=None, quiet=False):
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            step += 1
+            step, data_state = step + 1, data_rng.getstate()
             tokens_seen += x.numel()
             record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
                       "tokens_per_s": tokens_seen / (time.time() - started)}
@@ -272,6 +278,8 @@ def train(config, out, resume_from=None, quiet=False):
                     greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
                     tqdm.write(f"step {step}: held-out loss {record['heldout_loss']:.4f} | greedy {greedy}")
             log.write(record)
+            if step % config.eval_every == 0 and step < config.steps:
+                checkpoint(finished=False)  # a killed run resumes from here
             bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
             bar.update(1)
     except KeyboardInterrupt:
