@@ -267,6 +267,8 @@ def plot_pass_at_k(models, path, by_level=False, split="id"):
                ylim=(0, 1.02))
         ax.set_xscale("log", base=2)
         ax.legend(fontsize=7)
+    if by_level:
+        fig.suptitle(", ".join(models), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -192,9 +192,9 @@ def write_report(args, results, timings, started):
         for name, value, ok in checks:
             lines.append(f"| {seed} | {name} | {value} | {'yes' if ok else '**no**'} |")
     lines += ["", "### pass@k by split, task and difficulty", "",
-              "| group | problems | pass@1 | pass@" + str(n) + " | greedy | well-formed | "
+              "| group | problems | n | pass@1 | pass@n | greedy | well-formed | "
               "fluent share of wrong | step correctness | formats (seed " + str(first_seed) + ") |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for group, m in first_metrics["groups"].items():
         if group.count("/") != 2:
             continue
@@ -202,7 +202,7 @@ def write_report(args, results, timings, started):
         p1 = [metrics_by_seed[s]["groups"][group]["pass_at_k"]["1"] for s in seeds if group in metrics_by_seed[s]["groups"]]
         pn = [metrics_by_seed[s]["groups"][group]["pass_at_k"][str(m["samples"])] for s in seeds if group in metrics_by_seed[s]["groups"]]
         formats = " ".join(f"{f} {v:.2f}" for f, v in m["format_shares"].items())
-        lines.append(f"| {group} | {m['problems']} | {mean_and_spread(p1)} | {mean_and_spread(pn)} "
+        lines.append(f"| {group} | {m['problems']} | {m['samples']} | {mean_and_spread(p1)} | {mean_and_spread(pn)} "
                      f"| {mean_and_spread(vals('greedy_accuracy'))} | {mean_and_spread(vals('well_formed'))} "
                      f"| {mean_and_spread(vals('fluent_share_of_wrong'))} | {mean_and_spread(vals('step_correctness'))} "
                      f"| {formats} |")
