@@ -11,6 +11,9 @@ sections to the same report.
     python reproduce.py --preset tiny       # the whole pipeline in under a minute
     python reproduce.py --seeds 0,1 --format-mix column=0.8,chunk=0.1,direct=0.1
 
+A changed world trains its own base models (runs/<preset>/pretrain/seed<k>-<hash>) and writes its
+report to runs/<preset>/variant-<hash>/REPORT.md, leaving the main report alone.
+
 Finished stages are reused when their settings are unchanged; --fresh retrains everything.
 """
 import dataclasses
@@ -169,8 +172,18 @@ def plot_formats(world, metrics_by_seed, path):
     plt.close(fig)
 
 
+def world_options(args):
+    """The world options given on the command line, as they would be typed."""
+    return "".join(f" --{o.replace('_', '-')} {getattr(args, o)}"
+                   for o in ("tasks", "format_mix", "difficulty_weights") if getattr(args, o))
+
+
 def write_report(args, results, timings, started):
+    # a changed world ("what if the mix were 80/20?") gets its own report beside the main one
     out_dir = os.path.join("runs", args.preset)
+    if world_options(args):
+        out_dir = os.path.join(out_dir, "variant-" + lab.config_hash(world_options(args)))
+    lab.ensure_writable_dir(out_dir)
     metrics_by_seed = {seed: m for seed, (m, _) in results.items()}
     first_seed, (first_metrics, first_dir) = next(iter(results.items()))
     world = pretrain_config(args, first_seed).world
@@ -209,9 +222,9 @@ def write_report(args, results, timings, started):
     lines += ["", "![pass@k by level](base_pass_at_k.png)", "", "![format shares](base_formats.png)", "",
               "## How to rerun", "", "```",
               f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
-              + "".join(f" --{o.replace('_', '-')} {getattr(args, o)}" for o in
-                        ("tasks", "format_mix", "difficulty_weights") if getattr(args, o)),
-              f"python pretrain.py --preset {args.preset} --seed {first_seed}",
+              + world_options(args),
+              f"python pretrain.py --preset {args.preset} --seed {first_seed}" + world_options(args)
+              + f" --out {os.path.dirname(first_dir)}",
               f"python eval.py --preset {args.preset} --checkpoint {os.path.join(os.path.dirname(first_dir), 'ckpt.pt')}",
               "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {sec:.0f} |" for name, sec in timings] or ["| (all stages reused) | 0 |"]

@@ -82,3 +82,15 @@ def test_the_same_seed_gives_the_same_numbers(tiny_run, tmp_path):
     a = [json.loads(line)["loss"] for line in open(tmp_path / "a" / "metrics.jsonl")]
     b = [json.loads(line)["loss"] for line in open(tmp_path / "b" / "metrics.jsonl")]
     assert a == b
+
+
+def test_a_changed_world_gets_its_own_base_model_and_report(tiny_run):
+    main_report = (tiny_run / "runs" / "tiny" / "REPORT.md")
+    before = main_report.read_text() if main_report.exists() else None
+    run("reproduce.py", "--preset", "tiny", "--format-mix", "column=0.8,chunk=0.1,direct=0.1",
+        cwd=tiny_run)
+    variants = list((tiny_run / "runs" / "tiny").glob("variant-*/REPORT.md"))
+    assert len(variants) == 1 and "--format-mix column=0.8,chunk=0.1,direct=0.1" in variants[0].read_text()
+    assert len(list((tiny_run / "runs" / "tiny" / "pretrain").glob("seed0-*"))) == 1
+    if before is not None:
+        assert main_report.read_text() == before
