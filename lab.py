@@ -7,7 +7,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import sys
 import tempfile
 
@@ -153,9 +152,6 @@ def pack_rows(examples, rows, seq_len, pad_id):
     y = torch.where(keep[:, 1:], x[:, 1:], -1)
     return x[:, :-1].contiguous(), y.contiguous()
 
-
-def rng_state():
-    return {"torch": torch.get_rng_state(), "python": random.getstate()}
 
 
 # ---------------------------------------------------------------- generation for a list of problems

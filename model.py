@@ -17,7 +17,7 @@ import math
 import os
 import tempfile
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -31,10 +31,6 @@ class GPTConfig:
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
-
-    @property
-    def n_params_estimate(self):
-        return 12 * self.n_layer * self.n_embd ** 2 + self.vocab_size * self.n_embd
 
 
 class CheckpointError(ValueError):
@@ -347,6 +343,3 @@ def model_from_checkpoint(payload, device="cpu"):
         raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e)[:120]}") from None
     return model.to(device)
 
-
-def model_config_dict(model):
-    return asdict(model.config)

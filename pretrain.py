@@ -32,7 +32,7 @@ from tqdm import tqdm
 import lab
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
 from data.world import World
-from model import GPT, GPTConfig, autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
 
 
 @dataclass

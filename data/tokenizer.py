@@ -69,7 +69,3 @@ class CharTokenizer:
                 out.append(i)
         return self.encoding.decode(out)
 
-
-def check_spec(spec, tokenizer):
-    """True when a checkpoint's tokenizer spec matches `tokenizer`."""
-    return spec == tokenizer.spec()

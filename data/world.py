@@ -15,7 +15,6 @@ import zlib
 from dataclasses import asdict, dataclass, field
 
 from data import addition, chain, modular
-from data.tokenizer import CharTokenizer
 
 TASKS = {module.NAME: module for module in (addition, modular, chain)}
 # `direct` is a minority format on purpose: the model never learns to add long numbers in its

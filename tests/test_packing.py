@@ -1,7 +1,5 @@
 import random
 
-import torch
-
 import lab
 from data import CharTokenizer
 
