@@ -129,9 +129,9 @@ def example_tokens(tokenizer, prompt, completion):
 
 
 def pack_rows(examples, rows, seq_len, pad_id):
-    """Fill `rows` rows of `seq_len` inputs (+1 for the shifted targets) with whole examples
-    drawn in order from `examples` (an iterator of (tokens, is_target)); the example that reaches
-    the end of a row is cut there. Returns x, y of shape (rows, seq_len); y is -1 where no loss.
+    """Fill `rows` rows of `seq_len` inputs (+1 for the shifted targets) with examples drawn in
+    order from `examples` (an iterator of (tokens, is_target)); the example that reaches the end
+    of a row is cut there. Returns x, y of shape (rows, seq_len); y is -1 where no loss.
 
     Why cut rather than carry the example over to the next row: a carried example is one that did
     not fit, so it is more often a long one, and rows would start with long chain-of-thought
@@ -151,7 +151,6 @@ def pack_rows(examples, rows, seq_len, pad_id):
             used += n
     y = torch.where(keep[:, 1:], x[:, 1:], -1)
     return x[:, :-1].contiguous(), y.contiguous()
-
 
 
 # ---------------------------------------------------------------- generation for a list of problems

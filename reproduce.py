@@ -62,10 +62,8 @@ def pretrain_config(args, seed):
 def base_model(args, seed, timings):
     """Pretrain (or reuse) the base model of one seed; returns its checkpoint path."""
     config = pretrain_config(args, seed)
-    preset_default = pretrain_config(lab.argparse.Namespace(
-        preset=args.preset, device=args.device, tasks=None, format_mix=None, difficulty_weights=None), seed)
     name = f"seed{seed}"
-    if dataclasses.asdict(config) != dataclasses.asdict(preset_default):  # world changed: own dir
+    if config.world != pretrain.PRESETS[args.preset].world:  # world changed: own dir
         name += "-" + lab.config_hash(dataclasses.asdict(config))
     out = os.path.join("runs", args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
