@@ -91,7 +91,12 @@ def bin_edges(n):
 def bin_labels(n):
     edges, labels, low = bin_edges(n), [], 0
     for e in edges:
-        labels.append(f"{low:g}" if e == low == 0 else f"{low:g}-{e:g}")
+        if e == low == 0:
+            labels.append("0")
+        elif math.floor(e) < low:  # with few samples some bins hold no count at all
+            labels.append("empty")
+        else:
+            labels.append(f"{low:g}-{math.floor(e):g}")
         low = math.floor(e) + 1
     return labels
 

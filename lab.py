@@ -50,6 +50,7 @@ positive_int = _number(int, lambda v: v > 0, "a positive integer")
 nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
+fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def entry(main):
@@ -117,6 +118,33 @@ class JsonlLog:
         self.file.close()
 
 
+def prepare_out_dir(out, config, resume, force):
+    """Refuse to silently overwrite a different finished run. `config` is the run's settings as a
+    dict; returns the checkpoint to resume from (or None)."""
+    ensure_writable_dir(out)
+    ckpt = os.path.join(out, "ckpt.pt")
+    config_path = os.path.join(out, "config.json")
+    if resume:
+        if not os.path.exists(ckpt):
+            raise LabError(f"--resume: no checkpoint in {out}; run without --resume")
+        if read_json(config_path) != json.loads(json.dumps(config)):
+            raise LabError(f"--resume: {out} was trained with other settings; use the same "
+                           "options or another --out")
+        return ckpt
+    if os.path.exists(config_path) and not force:
+        if read_json(config_path) != json.loads(json.dumps(config)):
+            raise LabError(f"{out} holds a run with other settings; pass --force to overwrite "
+                           "it or --out to write elsewhere")
+    return None
+
+
+def trim_log(path, step):
+    """Drop the lines of a JSONL log written after `step` (by a run killed after its checkpoint)."""
+    kept = [line for line in open(path) if json.loads(line)["step"] <= step]
+    with open(path, "w") as f:
+        f.writelines(kept)
+
+
 # ---------------------------------------------------------------- batches of examples
 
 def example_tokens(tokenizer, prompt, completion):
@@ -163,15 +191,17 @@ def completion_budget(problem, margin=8):
 
 
 def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, generator=None,
-             batch_rows=256, progress=None):
+             batch_rows=256, progress=None, max_new_tokens=None, with_ids=False):
     """Sample `samples_per_problem` completions for every problem, in batches of `batch_rows`.
 
-    Returns, per problem, a list of (completion text, finished) pairs. This is the one sampling
-    entry point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
+    Returns, per problem, a list of (completion text, finished) pairs, or (text, finished,
+    token ids) with `with_ids`. max_new_tokens: one budget for all; default per problem, its
+    `completion_budget`. This is the one sampling entry point of the stage scripts: evaluation,
+    periodic greedy checks and RL rollouts.
     """
     from model import sample
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]
-    budgets = [completion_budget(p) for p in problems]
+    budgets = [max_new_tokens or completion_budget(p) for p in problems]
     jobs = [i for i in range(len(problems)) for _ in range(samples_per_problem)]
     results = [[] for _ in problems]
     for start in range(0, len(jobs), batch_rows):
@@ -180,7 +210,8 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
         out = sample(model, [prompts[i] for i in chunk], max_new, tokenizer.eos_id,
                      tokenizer.pad_id, temperature=temperature, generator=generator)
         for i, ids, finished in zip(chunk, out.completions, out.finished):
-            results[i].append((tokenizer.decode(ids), finished))
+            text = tokenizer.decode(ids)
+            results[i].append((text, finished, ids) if with_ids else (text, finished))
         if progress is not None:
             progress.update(len(chunk))
     return results

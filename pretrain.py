@@ -51,6 +51,7 @@ class PretrainConfig:
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup: int = 100
+    decay: float = 1.0          # share of the post-warm-up steps spent decaying (the rest hold lr)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     # evaluation during training
@@ -68,7 +69,7 @@ PRESETS = {
     "gpu": PretrainConfig(preset="gpu", n_layer=6, n_head=6, n_embd=192, steps=3000, batch_size=64),
 }
 CLI_FIELDS = ("seed", "device", "n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size",
-              "lr", "min_lr", "warmup", "weight_decay", "grad_clip", "eval_every", "eval_per_level")
+              "lr", "min_lr", "warmup", "decay", "weight_decay", "grad_clip", "eval_every", "eval_per_level")
 
 
 def parse_args(argv=None):
@@ -86,6 +87,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=lab.positive_float)
     p.add_argument("--min-lr", dest="min_lr", type=lab.nonnegative_float)
     p.add_argument("--warmup", type=lab.nonnegative_int)
+    p.add_argument("--decay", type=lab.fraction,
+                   help="share of the steps after warm-up spent in the cosine decay; before it the "
+                        "rate holds at --lr (1.0, the default for most presets: decay all the way)")
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
     p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
     p.add_argument("--eval-every", dest="eval_every", type=lab.positive_int)
@@ -118,10 +122,11 @@ def default_out(preset, seed):
 
 
 def learning_rate(step, config):
-    """Linear warm-up, then cosine decay from lr to min_lr."""
+    """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
+    progress = max(0.0, (step - (config.steps - decay_steps)) / decay_steps)
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -182,27 +187,6 @@ def plot_loss(metrics, path, title):
     plt.close(fig)
 
 
-def prepare_out_dir(out, config, resume, force):
-    """Refuse to silently overwrite a different finished run; returns the checkpoint to resume."""
-    lab.ensure_writable_dir(out)
-    ckpt = os.path.join(out, "ckpt.pt")
-    config_path = os.path.join(out, "config.json")
-    if resume:
-        if not os.path.exists(ckpt):
-            raise lab.LabError(f"--resume: no checkpoint in {out}; run without --resume")
-        saved = lab.read_json(config_path)
-        if saved != dataclasses.asdict(config):
-            raise lab.LabError(f"--resume: {out} was trained with other settings; use the same "
-                               "options or another --out")
-        return ckpt
-    if os.path.exists(config_path) and not force:
-        saved = lab.read_json(config_path)
-        if saved != dataclasses.asdict(config):
-            raise lab.LabError(f"{out} holds a run with other settings; pass --force to overwrite "
-                               "it or --out to write elsewhere")
-    return None
-
-
 def train(config, out, resume_from=None, quiet=False):
     """Pretrain; returns the path of the final checkpoint."""
     device = pick_device(config.device)
@@ -232,9 +216,7 @@ def train(config, out, resume_from=None, quiet=False):
     lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
     log_path = os.path.join(out, "metrics.jsonl")
     if resume_from:  # drop log lines written after the checkpoint by a run that was killed
-        kept = [line for line in open(log_path) if lab.json.loads(line)["step"] <= step]
-        with open(log_path, "w") as f:
-            f.writelines(kept)
+        lab.trim_log(log_path, step)
     log = lab.JsonlLog(log_path, append=resume_from is not None)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
@@ -302,7 +284,7 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = prepare_out_dir(out, config, args.resume, args.force)
+    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
     print("config:", lab.json.dumps(dataclasses.asdict(config)))
     path = train(config, out, resume_from)
     print(f"checkpoint: {path}")

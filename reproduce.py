@@ -24,9 +24,13 @@ import numpy as np
 
 import eval as evaluation
 import lab
+import claims
 import pretrain
+import rlvr
 
 DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
+KL_BETA = 0.1  # the beta > 0 run of C2
+KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
 
 
 def parse_args(argv=None):
@@ -67,12 +71,9 @@ def base_model(args, seed, timings):
         name += "-" + lab.config_hash(dataclasses.asdict(config))
     out = os.path.join("runs", args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
-    config_path = os.path.join(out, "config.json")
-    if not args.fresh and os.path.exists(ckpt) and os.path.exists(config_path):
-        from model import load_checkpoint
-        if lab.read_json(config_path) == dataclasses.asdict(config) and load_checkpoint(ckpt).get("finished"):
-            print(f"[seed {seed}] reusing the pretrained model in {out}")
-            return ckpt
+    if not args.fresh and finished_with(out, dataclasses.asdict(config)):
+        print(f"[seed {seed}] reusing the pretrained model in {out}")
+        return ckpt
     print(f"[seed {seed}] pretraining -> {out}")
     lab.ensure_writable_dir(out)
     start = time.time()
@@ -81,10 +82,13 @@ def base_model(args, seed, timings):
     return ckpt
 
 
-def evaluate_base(args, ckpt, seed, timings):
+def evaluate_base(args, ckpt, seed, timings, splits=None):
+    """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir)."""
     config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
     if args.device:
         config.device = args.device
+    if splits:
+        config.splits = splits
     out = os.path.join(os.path.dirname(ckpt), f"eval-{config.preset}")
     stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
@@ -99,8 +103,41 @@ def evaluate_base(args, ckpt, seed, timings):
     metrics = evaluation.evaluate(ckpt, config, out)
     metrics["checkpoint_stamp"] = stamp
     lab.write_json(metrics_path, metrics)
-    timings.append((f"evaluate seed {seed}", time.time() - start))
+    timings.append((f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/"
+                    f"{os.path.basename(os.path.dirname(out))}", time.time() - start))
     return lab.read_json(metrics_path), out
+
+
+def rl_run(args, base_ckpt, seed, timings, suffix="", **changes):
+    """Run GRPO from a base checkpoint (or reuse a finished run with the same settings)."""
+    config = dataclasses.replace(rlvr.PRESETS[args.preset], seed=seed, base=base_ckpt, **changes)
+    if args.device:
+        config.device = args.device
+    base_dir = os.path.basename(os.path.dirname(base_ckpt))
+    out = os.path.join("runs", args.preset, "rlvr", base_dir + suffix)
+    ckpt = os.path.join(out, "ckpt.pt")
+    if not args.fresh and finished_with(out, dataclasses.asdict(config), after=base_ckpt):
+        print(f"[seed {seed}] reusing the RL run in {out}")
+    else:
+        print(f"[seed {seed}] RLVR -> {out}")
+        lab.ensure_writable_dir(out)
+        start = time.time()
+        rlvr.train(config, out)
+        timings.append((f"rlvr {os.path.basename(out)}", time.time() - start))
+    metrics = [lab.json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    return ckpt, metrics, lab.read_json(os.path.join(out, "summary.json"))
+
+
+def finished_with(out, config, after=None):
+    """True when `out` holds a finished run made with exactly `config` (and, if `after` names the
+    checkpoint it started from, saved after that checkpoint: a retrained base invalidates it)."""
+    from model import load_checkpoint
+    ckpt, config_path = os.path.join(out, "ckpt.pt"), os.path.join(out, "config.json")
+    if after is not None and os.path.exists(ckpt) and os.path.getmtime(ckpt) < os.path.getmtime(after):
+        return False
+    return (os.path.exists(ckpt) and os.path.exists(config_path)
+            and lab.read_json(config_path) == lab.json.loads(lab.json.dumps(config))
+            and bool(load_checkpoint(ckpt).get("finished")))
 
 
 # ---------------------------------------------------------------- the report
@@ -176,12 +213,25 @@ def world_options(args):
                    for o in ("tasks", "format_mix", "difficulty_weights") if getattr(args, o))
 
 
-def write_report(args, results, timings, started):
-    # a changed world ("what if the mix were 80/20?") gets its own report beside the main one
-    out_dir = os.path.join("runs", args.preset)
-    if world_options(args):
-        out_dir = os.path.join(out_dir, "variant-" + lab.config_hash(world_options(args)))
-    lab.ensure_writable_dir(out_dir)
+def claim_sections(found):
+    """The summary table of claims and one section per claim."""
+    lines = ["## Claims", "", "| claim | statement | verdict | seeds held | effect (95% interval) |",
+             "|---|---|---|---|---|"]
+    for c in found:
+        lines.append(f"| {c.name} | {c.statement} | **{c.verdict}** | "
+                     f"{sum(c.held.values())} of {len(c.held)} | {c.effect} |")
+    lines += ["", "Verdict rule, fixed in advance: reproduced = held on every seed (at least 2); "
+              "mixed = held on at least 2 seeds but not all; not reproduced = held on fewer than "
+              "2 seeds. Each claim's section says what 'held' means for it.", ""]
+    for c in found:
+        lines += [f"### {c.name}: {c.statement}", "", f"Verdict: **{c.verdict}** "
+                  f"(held on {sum(c.held.values())} of {len(c.held)} seeds).", "", *c.lines, ""]
+        lines += [f"![{c.name}]({p})" for p in c.plots] + ([""] if c.plots else [])
+    return lines
+
+
+def write_report(args, results, found, timings, started):
+    out_dir = report_dir(args)
     metrics_by_seed = {seed: m for seed, (m, _) in results.items()}
     first_seed, (first_metrics, first_dir) = next(iter(results.items()))
     world = pretrain_config(args, first_seed).world
@@ -193,7 +243,7 @@ def write_report(args, results, timings, started):
     lines = [f"# tinyreason report — preset `{args.preset}`", "",
              f"Seeds: {', '.join(map(str, seeds))}. Every number below was measured in this run "
              f"(wall time {time.time() - started:.0f} s).",
-             "", "## The base model", "",
+             "", *claim_sections(found), "## The base model", "",
              f"One pretrained model per seed; {n} samples per in-distribution problem at "
              f"temperature 1 (plus one greedy), {first_metrics['config']['ood_samples']} per "
              "shifted problem. Cells give the mean over seeds and, in brackets, the range.", "",
@@ -232,13 +282,52 @@ def write_report(args, results, timings, started):
     return path
 
 
+def report_dir(args):
+    """runs/<preset>, or for a changed world ("what if the mix were 80/20?") its own folder."""
+    out_dir = os.path.join("runs", args.preset)
+    if world_options(args):
+        out_dir = os.path.join(out_dir, "variant-" + lab.config_hash(world_options(args)))
+    lab.ensure_writable_dir(out_dir)
+    return out_dir
+
+
+def post_training(args, base_results, timings, out_dir):
+    """RLVR per seed: the main run (beta = 0) and its evaluation, and a beta > 0 run; then the
+    claims they bear on."""
+    c1_pairs, c2_runs, c7_runs = {}, {}, {}
+    world = None
+    for seed, (_, base_eval_dir) in base_results.items():
+        base_ckpt = os.path.join(os.path.dirname(base_eval_dir), "ckpt.pt")
+        ckpt, metrics, summary = rl_run(args, base_ckpt, seed, timings)
+        _, rl_eval_dir = evaluate_base(args, ckpt, seed, timings, splits=("id",))
+        _, kl_metrics, _ = rl_run(args, base_ckpt, seed, timings, suffix="-kl", beta=KL_BETA,
+                                  steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
+        if not c1_pairs:  # the pass@k curves of the first seed
+            evaluation.plot_pass_at_k({"base": lab.read_json(os.path.join(base_eval_dir, "metrics.json")),
+                                       "RLVR": lab.read_json(os.path.join(rl_eval_dir, "metrics.json"))},
+                                      os.path.join(out_dir, "c1_pass_at_k.png"), by_level=True)
+        c1_pairs[seed] = (base_eval_dir, rl_eval_dir)
+        c2_runs[seed] = (metrics, kl_metrics, KL_BETA)
+        c7_runs[seed] = (metrics, summary, None)
+        world = world or pretrain_config(args, seed).world
+    from data.world import World
+    top = World(**world).max_level("addition")
+    c1, c2, c7 = claims.claim_c1(c1_pairs, top), claims.claim_c2(c2_runs), claims.claim_c7(c7_runs)
+    c1.plots.append("c1_pass_at_k.png")
+    claims.plot_rl_steps(c2_runs, os.path.join(out_dir, "c2_formats.png"))
+    c2.plots.append("c2_formats.png")
+    c7.plots.append("c2_formats.png")
+    return [c1, c2, c7]
+
+
 def main(argv=None):
     args = parse_args(argv)
     started, timings, results = time.time(), [], {}
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
         results[seed] = evaluate_base(args, ckpt, seed, timings)
-    path = write_report(args, results, timings, started)
+    found = post_training(args, results, timings, report_dir(args))
+    path = write_report(args, results, found, timings, started)
     print(f"report: {path} ({time.time() - started:.0f} s)")
 
 

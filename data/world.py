@@ -90,12 +90,14 @@ def is_test(problem, world):
 
 # ---------------------------------------------------------------- training stream
 
-def sample_training_problem(world, rng, task=None):
-    """A problem from the training mixture (never from the test region)."""
+def sample_training_problem(world, rng, task=None, level=None):
+    """A problem from the training mixture (never from the test region); `task` and `level`
+    default to draws from the world's weights."""
     if task is None:
         task = rng.choices(list(world.task_weights), weights=list(world.task_weights.values()))[0]
-    weights = world.difficulty_weights[task]
-    level = rng.choices(range(1, len(weights) + 1), weights=weights)[0]
+    if level is None:
+        weights = world.difficulty_weights[task]
+        level = rng.choices(range(1, len(weights) + 1), weights=weights)[0]
     while True:
         problem = TASKS[task].sample(rng, level)
         if not is_test(problem, world):

@@ -10,6 +10,7 @@ import eval as evaluation
 import lab
 import pretrain
 import reproduce
+import rlvr
 from data import CharTokenizer
 from model import GPT, GPTConfig, save_checkpoint
 
@@ -72,6 +73,19 @@ CASES = [
     (evaluation.main, ["compare", "{d}/only_one"]),
     (evaluation.main, ["compare", "{d}/missing_a", "{d}/missing_b"]),
     (evaluation.main, ["compare", "{d}/bad_json", "{d}/bad_json"]),
+    (rlvr.main, ["--group", "1"]),
+    (rlvr.main, ["--min-level", "5", "--max-level", "2"]),
+    (rlvr.main, ["--tasks", "algebra"]),
+    (rlvr.main, ["--reward", "guess"]),
+    (rlvr.main, ["--scale-std", "maybe"]),
+    (rlvr.main, ["--beta", "-0.1"]),
+    (rlvr.main, ["--loss-norm", "per-sequence"]),
+    (rlvr.main, ["--base", "{d}/missing.pt", "--out", "{d}/rl_missing"]),
+    (rlvr.main, ["--base", "{d}/truncated.pt", "--out", "{d}/rl_truncated"]),
+    (rlvr.main, ["--base", "{d}/other_tokenizer.pt", "--out", "{d}/rl_tok"]),
+    (rlvr.main, ["--base", "{d}/good.pt", "--max-level", "9", "--out", "{d}/rl_level"]),
+    (rlvr.main, ["--preset", "tiny", "--out", "{d}/other_run"]),
+    (rlvr.main, ["--preset", "tiny", "--resume", "--out", "{d}/nothing_here"]),
     (reproduce.main, ["--seeds", "x"]),
     (reproduce.main, ["--seeds", "-1"]),
     (reproduce.main, ["--preset", "enormous"]),
@@ -98,6 +112,6 @@ def test_a_bad_option_from_the_shell_prints_no_traceback(files):
 
 
 def test_help_works_for_every_script():
-    for script in ("pretrain.py", "eval.py", "reproduce.py", "bench.py"):
+    for script in ("pretrain.py", "eval.py", "rlvr.py", "reproduce.py", "bench.py"):
         run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 0 and "usage" in run.stdout

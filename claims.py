@@ -1,0 +1,244 @@
+"""The claims of the study, measured from what the stages wrote (predictions, per-step logs).
+
+Each `claim_*` function reads the runs of every seed and returns a `Claim`: its verdict, the
+effect size with a 95% bootstrap interval over problems and seeds, on how many seeds it held,
+and the lines of its report section. The verdict rule is the same for every claim and fixed in
+advance: *reproduced* when it held on every seed, *mixed* when it held on at least two seeds
+but not all, *not reproduced* otherwise (an effect seen on one seed is not reproduced).
+"""
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eval import bin_labels, capability_bin, ks_for, pass_at_k
+
+
+@dataclass
+class Claim:
+    name: str
+    statement: str
+    held: dict                      # seed -> bool
+    effect: str                     # the headline effect size with its interval
+    lines: list = field(default_factory=list)
+    plots: list = field(default_factory=list)
+
+    @property
+    def verdict(self):
+        return verdict(sum(self.held.values()), len(self.held))
+
+
+def verdict(held, seeds):
+    if seeds == 1:
+        return "indicative (1 seed): " + ("held" if held else "did not hold")
+    if held == seeds:
+        return "reproduced"
+    if held >= 2:
+        return "mixed"
+    return "not reproduced"
+
+
+def load_predictions(eval_dir, split="id", task="addition"):
+    """{problem key: record} of one split and task of an evaluation."""
+    out = {}
+    with open(os.path.join(eval_dir, "predictions.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if r["split"] == split and r["task"] == task:
+                out[r["key"]] = r
+    return out
+
+
+def stratified_bootstrap(strata, resamples=2000, seed=0):
+    """Weighted mean of per-problem values over strata, and its 95% interval.
+
+    strata: list of (weight, values); the statistic is sum(weight * mean(values)). Problems are
+    resampled within each stratum (a seed, or a seed and a difficulty level), so every stratum
+    keeps its weight: levels count equally however many problems each has."""
+    rng = np.random.default_rng(seed)
+    strata = [(w, np.asarray(v, dtype=float)) for w, v in strata if len(v)]
+    if not strata:
+        return float("nan"), (float("nan"), float("nan"))
+    total = sum(w for w, _ in strata)
+    point = sum(w * v.mean() for w, v in strata) / total
+    draws = np.zeros(resamples)
+    for w, v in strata:
+        draws += w * v[rng.integers(0, len(v), size=(resamples, len(v)))].mean(1)
+    draws /= total
+    return float(point), (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
+
+
+def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
+    """Mean of per-problem values pooled over seeds (each seed weighted by its problems)."""
+    return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
+
+
+def by_level(keys, records, values):
+    """[(1, values of level L)] for each level: strata that weight levels equally."""
+    levels = {}
+    for k, v in zip(keys, values):
+        levels.setdefault(records[k]["level"], []).append(v)
+    return [(1.0, levels[lvl]) for lvl in sorted(levels)]
+
+
+def fmt_ci(point, ci, digits=3):
+    return f"{point:+.{digits}f} [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
+
+
+# ---------------------------------------------------------------- C1: capability narrowing
+
+def claim_c1(pairs, top_level):
+    """pairs: {seed: (base eval dir, RL eval dir)}. In-distribution addition, base vs RL."""
+    held, lines = {}, []
+    d1_all, dn_all, dtop_all = [], [], []
+    table = ["| seed | problems | pass@1 base -> RL | pass@n base -> RL | hardest level pass@n | "
+             "low bins: lost / gained | crossover k | held |", "|---|---|---|---|---|---|---|---|"]
+    transitions = None
+    for seed, (base_dir, rl_dir) in pairs.items():
+        base, rl = load_predictions(base_dir), load_predictions(rl_dir)
+        keys = [k for k in base if k in rl]
+        n = min(len(base[k]["correct"]) for k in keys)
+        p = lambda r, k: pass_at_k(len(r["correct"]), sum(r["correct"]), k)
+        d1 = [p(rl[k], 1) - p(base[k], 1) for k in keys]
+        dn = [p(rl[k], n) - p(base[k], n) for k in keys]
+        top = [k for k in keys if base[k]["level"] == top_level]
+        dtop = [p(rl[k], n) - p(base[k], n) for k in top]
+        d1_all += by_level(keys, base, d1)
+        dn_all += by_level(keys, base, dn)
+        dtop_all.append((1.0, dtop))
+        balanced = lambda r, k: np.mean([np.mean([p(r[x], k) for x in keys if base[x]["level"] == lvl])
+                                         for lvl in sorted({base[x]["level"] for x in keys})])
+        nbins = len(bin_labels(n))
+        m = np.zeros((nbins, nbins), dtype=int)
+        for k in keys:
+            m[capability_bin(sum(base[k]["correct"]), n), capability_bin(sum(rl[k]["correct"]), n)] += 1
+        transitions = m if transitions is None else transitions + m
+        low = [1, 2]  # [1-4] and [5-16] correct of 256: solved rarely
+        lost = int(sum(m[i, :i].sum() for i in low))
+        gained = int(sum(m[i, i + 1:].sum() for i in low))
+        cb, cr = ({k: balanced(r, k) for k in ks_for(n)} for r in (base, rl))
+        cross = next((k for k in cb if cr[k] <= cb[k]), None)
+        m1, ci1 = stratified_bootstrap(by_level(keys, base, d1))
+        mn, cin = stratified_bootstrap(by_level(keys, base, dn))
+        ok = (ci1[0] > 0 and cin[0] <= 0 and np.mean(dtop) < 0 and lost > gained)
+        held[seed] = bool(ok)
+        table.append(f"| {seed} | {len(keys)} | {balanced(base, 1):.3f} -> {balanced(rl, 1):.3f} | "
+                     f"{balanced(base, n):.3f} -> {balanced(rl, n):.3f} | "
+                     f"{np.mean([p(base[k], n) for k in top]):.3f} -> {np.mean([p(rl[k], n) for k in top]):.3f} | "
+                     f"{lost} / {gained} | {cross if cross is not None else 'none'} | {'yes' if ok else 'no'} |")
+    m1, ci1 = stratified_bootstrap(d1_all)
+    mn, cin = stratified_bootstrap(dn_all)
+    mt, cit = stratified_bootstrap(dtop_all)
+    labels = bin_labels(n)
+    lines += [f"Change from base to RL on the in-distribution addition test problems, every "
+              f"difficulty level weighted equally, pooled over {len(pairs)} seeds (95% bootstrap "
+              f"intervals, problems resampled within seed and level): pass@1 {fmt_ci(m1, ci1)}; "
+              f"pass@{n} {fmt_ci(mn, cin)}; pass@{n} at the hardest level ({top_level} digits) "
+              f"{fmt_ci(mt, cit)}.", "",
+              f"Held on a seed when pass@1 rose (interval above 0), pass@{n} did not rise (interval "
+              f"reaches 0 or below), pass@{n} at the hardest level fell, and problems of the low "
+              "bins ([1-4] and [5-16] correct) moved down more often than up.", ""] + table + [
+              "", f"Bin transitions base -> RL, all seeds (rows: base bin, columns: RL bin, "
+              f"correct samples out of {n}):", "",
+              "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for i, row in enumerate(transitions):
+        lines.append(f"| {labels[i]} | " + " | ".join(str(v) for v in row) + " |")
+    return Claim("C1", "RLVR raises pass@1 but not pass@k at large k; the hardest problems lose "
+                 "(capability narrowing)", held, f"pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}",
+                 lines)
+
+
+# ---------------------------------------------------------------- C2: format collapse
+
+def dominant_step(metrics, share=0.9):
+    """First RL step at which one format exceeds `share` of the samples (None: never)."""
+    for m in metrics:
+        if max(m["formats"].values()) > share:
+            return m["step"]
+    return None
+
+
+def minority_share(metrics):
+    """Mean over steps of the share of samples not in the step's most used format."""
+    return float(np.mean([1 - max(m["formats"].values()) for m in metrics]))
+
+
+def claim_c2(runs, within=100):
+    """runs: {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run, beta)}."""
+    held, table = {}, ["| seed | winner | > 90% at step (beta 0) | > 90% at step (beta > 0) | "
+                       "minority share, beta 0 | minority share, beta > 0 | held |",
+                       "|---|---|---|---|---|---|---|"]
+    gaps = []
+    for seed, (m0, mk, beta) in runs.items():
+        s0, sk = dominant_step(m0), dominant_step(mk)
+        steps = len(mk)
+        ms0, msk = minority_share(m0[:steps]), minority_share(mk)
+        winner = max(m0[-1]["formats"].items(), key=lambda kv: kv[1])[0]
+        ok = s0 is not None and s0 <= within and msk > ms0 and (sk is None or sk > s0)
+        held[seed] = bool(ok)
+        gaps.append([msk - ms0])
+        table.append(f"| {seed} | {winner} | {s0 or 'never'} | {sk or f'never (in {steps})'} | "
+                     f"{ms0:.3f} | {msk:.3f} | {'yes' if ok else 'no'} |")
+    g, ci = paired_bootstrap(gaps)
+    lines = [f"Held on a seed when one format passed 90% of the samples within {within} RL steps "
+             "at beta = 0, and the beta > 0 run kept more samples in minority formats (mean over "
+             "its steps) and crossed 90% later or never.", ""] + table
+    return Claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
+                 held, f"minority share, beta > 0 minus beta 0: {g:+.3f} (range over seeds "
+                 f"{min(x[0] for x in gaps):+.3f} to {max(x[0] for x in gaps):+.3f})", lines)
+
+
+# ---------------------------------------------------------------- C7: chain length and sparsity
+
+def claim_c7(runs, window=10):
+    """runs: {seed: (RL metrics, summary.json of the RL run, summary of the SFT run or None)}."""
+    held, table = {}, ["| seed | length, first steps -> last steps | change | params changed > 1e-5, RL | "
+                       "same, SFT | held |", "|---|---|---|---|---|---|"]
+    changes = []
+    for seed, (metrics, rl_summary, sft_summary) in runs.items():
+        first = np.mean([m["length"] for m in metrics[:window]])
+        last = np.mean([m["length"] for m in metrics[-window:]])
+        rl_share = rl_summary["update_share"]["1e-05"]
+        sft_share = sft_summary["update_share"]["1e-05"] if sft_summary else None
+        shorter = last < first
+        sparser = sft_share is not None and rl_share < sft_share
+        held[seed] = bool(shorter and sparser)
+        changes.append([last - first])
+        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {rl_share:.3f} | "
+                     f"{'-' if sft_share is None else f'{sft_share:.3f}'} | {'yes' if held[seed] else 'no'} |")
+    c, ci = paired_bootstrap(changes)
+    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps, and the "
+             "share of parameter entries that moved by more than 1e-5 (fp32 weights). Held on a "
+             "seed when chains got shorter and the RL update touched fewer entries than an SFT run "
+             "of the same length.", ""] + table
+    return Claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's", held,
+                 f"length change {c:+.1f} tokens (seeds {min(x[0] for x in changes):+.1f} to "
+                 f"{max(x[0] for x in changes):+.1f})", lines)
+
+
+def plot_rl_steps(runs, path):
+    """Format shares and completion length over RL steps, beta = 0 (solid) and beta > 0 (dashed),
+    one colour per format, every seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
+    formats = sorted({f for m0, mk, _ in runs.values() for m in m0 + mk for f in m["formats"]})
+    colours = {f: f"C{i}" for i, f in enumerate(formats)}
+    for seed, (m0, mk, beta) in runs.items():
+        for metrics, style, label in ((m0, "-", "beta 0"), (mk, "--", f"beta {beta}")):
+            steps = [m["step"] for m in metrics]
+            for f in formats:
+                ax.plot(steps, [m["formats"].get(f, 0) for m in metrics], style, color=colours[f],
+                        alpha=0.7, label=f"{f}, {label}" if seed == next(iter(runs)) else None)
+            bx.plot(steps, [m["length"] for m in metrics], style, color=f"C{seed % 10}", alpha=0.7,
+                    label=f"seed {seed}, {label}")
+    ax.set(xlabel="RL step", ylabel="share of samples", ylim=(0, 1), title="formats during RLVR")
+    ax.legend(fontsize=7)
+    bx.set(xlabel="RL step", ylabel="mean completion length (tokens)", title="chain length during RLVR")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

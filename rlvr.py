@@ -1,0 +1,490 @@
+"""Stage 1: RLVR, reinforcement learning with verifiable rewards (GRPO).
+
+Each step draws `prompts` training problems, samples a group of `group` completions for each from
+the current policy, and rewards each completion with the task's verifier: 1 for a finished
+completion whose last line gives the right answer, 0 otherwise (a completion cut off at
+max_new_tokens is rewarded 0 and counted). The advantage of a completion is its reward minus the
+mean reward of its group, optionally divided by the group's standard deviation (GRPO; Dr. GRPO,
+arXiv 2503.20783, drops the division). The loss is the token-level policy gradient
+
+    - min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)  [+ beta * k3 KL to the initial policy]
+
+over completion tokens and their EOS, normalised by the number of completion tokens in the whole
+batch ("tokens") or by a constant, prompts x group x max_new_tokens ("constant"). With
+`--updates 1` the ratio is 1 and this is plain REINFORCE with a group baseline; with more updates
+per batch the ratio to the sampling policy is clipped as in PPO. A group whose completions all get
+the same reward has advantage 0 and gives no gradient: it is logged (zero-variance share) and,
+when beta = 0, not even run through the model.
+
+    python rlvr.py --preset tiny                      # a few steps on the tiny base, in seconds
+    python rlvr.py --seed 0                           # the default run, from the seed-0 base
+    python rlvr.py --seed 0 --beta 0.1 --out runs/default/rlvr/seed0-kl
+
+Writes under runs/<preset>/rlvr/seed<seed>/ (or --out): ckpt.pt (evaluate it with eval.py),
+config.json, metrics.jsonl (one line per step), samples.txt (decoded samples every
+`log_samples_every` steps), summary.json (update sparsity) and rl.png.
+"""
+import copy
+import dataclasses
+import os
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import lab
+from data import TASKS, CharTokenizer, World, verify
+from data.world import sample_training_problem
+from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+
+
+@dataclass
+class RLConfig:
+    preset: str = "default"
+    seed: int = 0
+    device: str = "auto"
+    base: str = ""              # checkpoint to start from; "": runs/<preset>/pretrain/seed<seed>/ckpt.pt
+    steps: int = 100
+    prompts: int = 32           # problems per step
+    group: int = 16             # completions per problem (G)
+    temperature: float = 1.0
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    scale_std: bool = True      # divide advantages by the group std (GRPO); False: Dr. GRPO
+    loss_norm: str = "tokens"   # "tokens" (all completion tokens of the batch) or "constant"
+    updates: int = 1            # optimizer steps per sampled batch; > 1 uses the PPO ratio clip
+    clip: float = 0.2           # PPO clip epsilon
+    beta: float = 0.0           # KL penalty to the initial policy (k3); 0: no reference model
+    max_new_tokens: int = 0     # 0: per problem, its longest reference completion + 8
+    tasks: list = field(default_factory=lambda: ["addition"])
+    min_level: int = 1
+    max_level: int = 0          # 0: each task's highest trained level
+    reward: str = "correct"     # correct | format (well-formed, answer ignored) | random (coin flip)
+    pool: int = 0               # 0: fresh problems every step; N: draw from a fixed pool of N
+    log_samples_every: int = 25
+    checkpoint_every: int = 25
+
+
+PRESETS = {
+    "tiny": RLConfig(preset="tiny", steps=6, prompts=8, group=8, max_level=2, log_samples_every=3,
+                     checkpoint_every=3),
+    "small": RLConfig(preset="small", steps=60),
+    "default": RLConfig(preset="default"),
+    "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
+}
+CLI_FIELDS = ("seed", "device", "base", "steps", "prompts", "group", "temperature", "lr",
+              "weight_decay", "grad_clip", "scale_std", "loss_norm", "updates", "clip", "beta",
+              "max_new_tokens", "min_level", "max_level", "reward", "pool", "log_samples_every",
+              "checkpoint_every")
+REWARDS = ("correct", "format", "random")
+
+
+def on_off(text):
+    if text not in ("on", "off"):
+        raise lab.argparse.ArgumentTypeError(f"{text!r} is not on or off")
+    return text == "on"
+
+
+def parse_args(argv=None):
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=list(PRESETS))
+    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--base", help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
+    p.add_argument("--steps", type=lab.positive_int, help="RL steps (default 100)")
+    p.add_argument("--prompts", type=lab.positive_int, help="problems per step (default 32)")
+    p.add_argument("--group", type=lab.positive_int, help="samples per problem, G (default 16; >= 2)")
+    p.add_argument("--temperature", type=lab.positive_float, help="sampling temperature (default 1)")
+    p.add_argument("--lr", type=lab.positive_float, help="AdamW learning rate (default 3e-4)")
+    p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
+    p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
+    p.add_argument("--scale-std", dest="scale_std", type=on_off,
+                   help="on (default, GRPO) or off (Dr. GRPO): divide advantages by the group std")
+    p.add_argument("--loss-norm", dest="loss_norm", choices=("tokens", "constant"),
+                   help="tokens (default): mean over the batch's completion tokens; constant: "
+                        "sum / (prompts x group x max new tokens)")
+    p.add_argument("--updates", type=lab.positive_int,
+                   help="optimizer steps per sampled batch (default 1); > 1 uses the PPO clip")
+    p.add_argument("--clip", type=lab.positive_float, help="PPO clip epsilon (default 0.2)")
+    p.add_argument("--beta", type=lab.nonnegative_float,
+                   help="KL penalty to the initial policy, k3 estimator (default 0: no reference)")
+    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=lab.positive_int,
+                   help="completion budget; longer samples are truncated and rewarded 0 "
+                        "(default: per problem, its longest reference chain + 8)")
+    p.add_argument("--tasks", help="comma-separated training tasks (default addition)")
+    p.add_argument("--min-level", dest="min_level", type=lab.positive_int)
+    p.add_argument("--max-level", dest="max_level", type=lab.positive_int,
+                   help="highest difficulty trained on (default: the highest pretrained level)")
+    p.add_argument("--reward", choices=REWARDS,
+                   help="correct (default), format (well-formed only) or random (a coin flip)")
+    p.add_argument("--pool", type=lab.nonnegative_int,
+                   help="train on a fixed pool of N problems (default 0: fresh problems)")
+    p.add_argument("--log-samples-every", dest="log_samples_every", type=lab.positive_int)
+    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=lab.positive_int)
+    p.add_argument("--out", help="output directory (default runs/<preset>/rlvr/seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
+    return p.parse_args(argv)
+
+
+def config_from_args(args):
+    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
+    if args.tasks is not None:
+        config.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    for task in config.tasks:
+        if task not in TASKS:
+            raise lab.LabError(f"unknown task {task!r} in --tasks; choose from {', '.join(TASKS)}")
+    if not config.tasks:
+        raise lab.LabError("--tasks is empty; name at least one task, e.g. --tasks addition")
+    if config.group < 2:
+        raise lab.LabError(f"--group must be at least 2 (a group of {config.group} has no "
+                           "baseline to compare against)")
+    if config.max_level and config.min_level > config.max_level:
+        raise lab.LabError(f"--min-level ({config.min_level}) exceeds --max-level ({config.max_level})")
+    if not config.base:
+        config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
+    pick_device(config.device)
+    return config
+
+
+def default_out(preset, seed):
+    return os.path.join("runs", preset, "rlvr", f"seed{seed}")
+
+
+# ---------------------------------------------------------------- rollouts and rewards
+
+def training_levels(config, world):
+    """{task: [levels]} the RL data is drawn from (uniformly), checked against the base's world."""
+    levels = {}
+    for task in config.tasks:
+        if task not in world.task_weights:
+            raise lab.LabError(f"task {task!r} was not in the base model's pretraining mix "
+                               f"({', '.join(world.task_weights)}); choose one of those")
+        top = config.max_level or world.max_level(task)
+        if top > world.max_level(task) + 2:
+            raise lab.LabError(f"--max-level {top} is far beyond the base's top {task} level "
+                               f"{world.max_level(task)}; use at most {world.max_level(task) + 2} "
+                               "(the levels of the length split)")
+        if config.min_level > top:
+            raise lab.LabError(f"--min-level {config.min_level} is above the top level {top} of {task}")
+        levels[task] = list(range(config.min_level, top + 1))
+    return levels
+
+
+def draw_problems(config, world, levels, rng, pool):
+    """This step's problems: from the fixed pool if there is one, else fresh training problems."""
+    if pool:
+        return [rng.choice(pool) for _ in range(config.prompts)]
+    out = []
+    for _ in range(config.prompts):
+        task = rng.choice(config.tasks)
+        out.append(sample_training_problem(world, rng, task, rng.choice(levels[task])))
+    return out
+
+
+def reward_of(verdict, finished, kind, rng):
+    if not finished:  # truncated: no answer line was written
+        return 0.0
+    if kind == "correct":
+        return float(verdict.correct)
+    if kind == "format":
+        return float(verdict.well_formed)
+    return float(rng.random() < 0.5)
+
+
+def group_advantages(rewards, scale_std):
+    """rewards (P, G) -> advantages (P, G): reward - group mean [/ group std]. A group with one
+    reward for all has advantage exactly 0."""
+    adv = rewards - rewards.mean(1, keepdim=True)
+    if scale_std:
+        adv = adv / (rewards.std(1, keepdim=True) + 1e-4)
+    return adv
+
+
+def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
+    """Right-padded [BOS] prompt completion [EOS] rows; targets are the completion tokens and the
+    EOS of a finished completion, -1 elsewhere (prompt, padding)."""
+    rows, targets = [], []
+    for p, c, f in zip(prompt_ids, completion_ids, finished):
+        generated = list(c) + ([tokenizer.eos_id] if f else [])
+        rows.append(p + generated)
+        targets.append([-1] * (len(p) - 1) + generated)
+    T = max(len(r) for r in rows)
+    x = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+    y = torch.full((len(rows), T), -1, dtype=torch.long)
+    for i, (r, t) in enumerate(zip(rows, targets)):
+        x[i, :len(r)] = torch.tensor(r)
+        y[i, :len(t)] = torch.tensor(t)
+    return x[:, :-1].to(device), y[:, :-1].to(device)
+
+
+def token_logprobs(model, x, y, device):
+    """Log-probability of each target token (0 where y is -1) and the logits."""
+    with autocast(device):
+        logits, nll = model(x, y, loss_reduction="none")
+    return -nll, logits
+
+
+# ---------------------------------------------------------------- one GRPO step
+
+def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
+    """The clipped policy-gradient loss (+ beta * k3 KL) summed over tokens / denominator, with
+    the clip fraction and mean KL for the log."""
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    clipped = ratio.clamp(1 - config.clip, 1 + config.clip)
+    per_token = -torch.min(ratio * a, clipped * a)
+    kl = None
+    if ref_logp is not None:
+        d = ref_logp - logp
+        kl_tokens = torch.exp(d) - d - 1  # k3: an unbiased, non-negative estimate of KL(pi||ref)
+        per_token = per_token + config.beta * kl_tokens
+        kl = (kl_tokens * mask).sum() / mask.sum().clamp(min=1)
+    loss = (per_token * mask).sum() / denominator
+    clip_frac = (((ratio - clipped).abs() > 1e-6).float() * mask).sum() / mask.sum().clamp(min=1)
+    return loss, clip_frac, kl
+
+
+def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, device):
+    """`config.updates` optimizer steps on one batch of rollouts x, y with advantages adv (one
+    per row). Returns the loss, gradient norm, clip fraction, KL and entropy of the last update."""
+    policy.train()
+    mask = (y != -1).float()
+    ref_logp = None
+    if reference is not None:
+        with torch.no_grad():
+            ref_logp, _ = token_logprobs(reference, x, y, device)
+    old_logp, out = None, {}
+    for _ in range(config.updates):
+        logp, logits = token_logprobs(policy, x, y, device)
+        if old_logp is None:  # the sampling policy: the ratio is 1 on the first update
+            old_logp = logp.detach()
+            with torch.no_grad():
+                lp = F.log_softmax(logits.float(), -1)
+                entropy = -(lp.exp() * lp).sum(-1)
+                out["entropy"] = ((entropy * mask).sum() / mask.sum()).item()
+        loss, clip_frac, kl = grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator)
+        if not torch.isfinite(loss):
+            raise lab.LabError(f"loss became {loss.item()}")
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+        if not torch.isfinite(grad_norm):
+            raise lab.LabError(f"gradient norm became {grad_norm.item()}")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        out.update(loss=loss.item(), grad_norm=grad_norm.item(), clip_frac=clip_frac.item(),
+                   kl=None if kl is None else kl.item())
+    return out
+
+
+def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator, reward_rng, device):
+    """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts)."""
+    P, G = len(problems), config.group
+    outputs = lab.generate(policy, tokenizer, problems, G, config.temperature, generator,
+                           batch_rows=1024, max_new_tokens=config.max_new_tokens or None,
+                           with_ids=True)
+    flat = [(prob, text, fin, ids) for prob, outs in zip(problems, outputs) for text, fin, ids in outs]
+    verdicts = [verify(prob, text) for prob, text, _, _ in flat]
+    rewards = torch.tensor([reward_of(v, fin, config.reward, reward_rng)
+                            for v, (_, _, fin, _) in zip(verdicts, flat)]).view(P, G)
+    if not torch.isfinite(rewards).all():
+        raise lab.LabError("a reward is not finite")
+    adv = group_advantages(rewards, config.scale_std).view(-1)
+    zero_var = (rewards.std(1) == 0)
+    prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
+    lengths = torch.tensor([len(ids) + fin for _, _, fin, ids in flat], dtype=torch.float)
+    # the normaliser counts every completion token of the batch, zero-variance groups included
+    if config.loss_norm == "tokens":
+        denominator = lengths.sum().item()
+    else:
+        budget = config.max_new_tokens or max(lab.completion_budget(p) for p in problems)
+        denominator = float(P * G * budget)
+    # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
+    keep = [i for i in range(P * G) if adv[i] != 0 or config.beta > 0]
+    record = {"reward": rewards.mean().item(), "reward_std": rewards.std().item(),
+              "accuracy": sum(v.correct and fin for v, (_, _, fin, _) in zip(verdicts, flat)) / len(flat),
+              "zero_variance_groups": zero_var.float().mean().item(),
+              "length": lengths.mean().item(), "truncated": 1 - sum(f for _, _, f, _ in flat) / len(flat),
+              "formats": dict(Counter(v.format or "unknown" for v in verdicts)),
+              "loss": 0.0, "grad_norm": 0.0, "entropy": None, "kl": None, "clip_frac": 0.0}
+    record["formats"] = {f: c / len(flat) for f, c in sorted(record["formats"].items())}
+    by_format = {}
+    for v, length in zip(verdicts, lengths.tolist()):
+        by_format.setdefault(v.format or "unknown", []).append(length)
+    record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
+    if keep:
+        x, y = rollout_tensors(tokenizer, [prompt_ids[i] for i in keep],
+                               [flat[i][3] for i in keep], [flat[i][2] for i in keep], device)
+        record.update(policy_update(policy, reference, optimizer, x, y, adv[keep].to(device),
+                                    config, denominator, device))
+    levels = {}
+    for (prob, _, fin, _), v in zip(flat, verdicts):
+        levels.setdefault(prob.difficulty, []).append(v.correct and fin)
+    record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
+    return record, [(prob, text, r) for (prob, text, _, _), r in zip(flat, rewards.view(-1).tolist())]
+
+
+# ---------------------------------------------------------------- what changed
+
+def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
+    """Share of parameter entries whose absolute change exceeds each threshold."""
+    total, above = 0, {t: 0 for t in thresholds}
+    for name, w0 in initial.items():
+        delta = (final[name].float() - w0.float()).abs()
+        total += delta.numel()
+        for t in thresholds:
+            above[t] += (delta > t).sum().item()
+    return {str(t): above[t] / total for t in thresholds}
+
+
+def plot_run(metrics, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [m["step"] for m in metrics]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
+    axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
+    axes[0].set_xlabel("RL step")
+    axes[0].legend()
+    formats = sorted({f for m in metrics for f in m["formats"]})
+    for f in formats:
+        axes[1].plot(steps, [m["formats"].get(f, 0.0) for m in metrics], label=f)
+    axes[1].set_ylabel("share of samples")
+    axes[1].set_xlabel("RL step")
+    axes[1].set_ylim(0, 1)
+    axes[1].legend()
+    axes[2].plot(steps, [m["length"] for m in metrics])
+    axes[2].set_ylabel("mean completion length (tokens)")
+    axes[2].set_xlabel("RL step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- the run
+
+def train(config, out, resume_from=None, quiet=False):
+    """Run GRPO from the base checkpoint; returns the path of the final checkpoint."""
+    device = pick_device(config.device)
+    tokenizer = CharTokenizer()
+    base = load_checkpoint(config.base, tokenizer.spec())
+    if base.get("finished") is False:
+        raise lab.LabError(f"base checkpoint {config.base} is from an unfinished run; finish it "
+                           "with pretrain.py --resume first")
+    world = World(**base["world"])
+    levels = training_levels(config, world)
+    torch.manual_seed(config.seed)
+    policy = model_from_checkpoint(base, device)
+    initial = {k: v.detach().clone() for k, v in policy.state_dict().items()}
+    reference = None
+    if config.beta > 0:
+        reference = copy.deepcopy(policy).eval()
+        for p in reference.parameters():
+            p.requires_grad_(False)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=(0.9, 0.95),
+                                  weight_decay=config.weight_decay)
+    rng = random.Random(f"rlvr:{config.seed}")
+    pool = draw_problems(dataclasses.replace(config, prompts=config.pool), world, levels, rng, None) \
+        if config.pool else None
+    reward_rng = random.Random(f"rlvr-reward:{config.seed}")
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    step = 0
+    if resume_from:
+        payload = load_checkpoint(resume_from, tokenizer.spec())
+        policy.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        step = payload["step"]
+        rng.setstate(payload["rng"]["data"])
+        reward_rng.setstate(payload["rng"]["reward"])
+        generator.set_state(payload["rng"]["sample"])
+    lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
+    log_path = os.path.join(out, "metrics.jsonl")
+    if resume_from:
+        lab.trim_log(log_path, step)
+    log = lab.JsonlLog(log_path, append=resume_from is not None)
+    samples_file = open(os.path.join(out, "samples.txt"), "a" if resume_from else "w")
+    ckpt_path = os.path.join(out, "ckpt.pt")
+
+    def checkpoint(finished):
+        save_checkpoint(ckpt_path, {
+            "model": policy.state_dict(), "model_config": base["model_config"],
+            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr",
+            "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
+            "step": step, "finished": finished,
+            "rng": {"data": rng.getstate(), "reward": reward_rng.getstate(),
+                    "sample": generator.get_state()}})
+
+    if not quiet:
+        print(f"RLVR (GRPO) on {device}: {config.steps} steps x {config.prompts} prompts x "
+              f"{config.group} samples, tasks {','.join(config.tasks)} levels "
+              f"{ {t: f'{l[0]}-{l[-1]}' for t, l in levels.items()} }, beta {config.beta}, "
+              f"from {config.base} -> {out}")
+    bar = tqdm(total=config.steps, initial=step, desc="rlvr", disable=quiet, dynamic_ncols=True,
+               mininterval=2.0)
+    started = time.time()
+    try:
+        while step < config.steps:
+            problems = draw_problems(config, world, levels, rng, pool)
+            try:
+                record, rollouts = rl_step(policy, reference, optimizer, problems, config,
+                                           tokenizer, generator, reward_rng, device)
+            except lab.LabError as e:
+                raise lab.LabError(f"{e} at RL step {step + 1}; the last good checkpoint "
+                                   f"{ckpt_path} is kept. Try a lower --lr") from None
+            step += 1
+            record = {"step": step, **record, "seconds": time.time() - started}
+            log.write(record)
+            if step % config.log_samples_every == 0 or step == 1:
+                shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
+                samples_file.write(f"--- step {step}\n" + "".join(
+                    f"{p.prompt}{text}\n  -> reward {r:.0f}\n" for p, text, r in shown))
+                samples_file.flush()
+                if not quiet:
+                    p, text, r = shown[0]
+                    tqdm.write(f"step {step} sample: {p.prompt.strip()} | "
+                               f"{text.replace(chr(10), ' / ')} | reward {r:.0f}")
+            if step % config.checkpoint_every == 0 and step < config.steps:
+                checkpoint(finished=False)
+            top = max(record["formats"].items(), key=lambda kv: kv[1])
+            bar.set_postfix(reward=f"{record['reward']:.2f}", zero_var=f"{record['zero_variance_groups']:.2f}",
+                            len=f"{record['length']:.1f}", top=f"{top[0]}:{top[1]:.2f}")
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint(finished=False)
+        log.close()
+        print(f"\ninterrupted at RL step {step}; checkpoint saved to {ckpt_path}. "
+              f"Continue with the same options and --resume.", file=sys.stderr)
+        sys.exit(130)
+    bar.close()
+    checkpoint(finished=True)
+    log.close()
+    samples_file.close()
+    metrics = [lab.json.loads(line) for line in open(log_path)]
+    lab.write_json(os.path.join(out, "summary.json"), {
+        "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
+        "final_formats": metrics[-1]["formats"] if metrics else {}})
+    plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
+    return ckpt_path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config = config_from_args(args)
+    out = args.out or default_out(config.preset, config.seed)
+    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
+    path = train(config, out, resume_from)
+    print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
+
+
+if __name__ == "__main__":
+    lab.entry(main)

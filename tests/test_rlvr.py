@@ -1,0 +1,171 @@
+"""GRPO: advantages, the loss on a fixed batch, and a tiny run end to end."""
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+
+import pretrain
+import rlvr
+from data import CharTokenizer
+from model import GPT, GPTConfig
+
+
+def small_policy(seed=0):
+    torch.manual_seed(seed)
+    tok = CharTokenizer()
+    return GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_embd=32)), tok
+
+
+def fixed_batch(tok):
+    """Two prompts, two completions each; in each group the first is rewarded, the second not."""
+    prompts = ["12+34\n", "5+7\n"]
+    completions = [["column\n2+4+0=06\n1+3+0=04\nans 46", "direct\nans 19"],
+                   ["chunk\n05+07+0=012\nans 12", "column\n5+7+0=11\nans 11"]]
+    prompt_ids, completion_ids = [], []
+    for p, group in zip(prompts, completions):
+        for c in group:
+            prompt_ids.append([tok.bos_id, *tok.encode(p)])
+            completion_ids.append(tok.encode(c))
+    x, y = rlvr.rollout_tensors(tok, prompt_ids, completion_ids, [True] * 4, "cpu")
+    rewards = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    return x, y, rewards
+
+
+def sequence_logprobs(model, x, y):
+    with torch.no_grad():
+        logp, _ = rlvr.token_logprobs(model, x, y, "cpu")
+    return logp.sum(1)
+
+
+def test_advantages_are_centred_per_group_and_zero_for_a_constant_group():
+    rewards = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    for scale in (True, False):
+        adv = rlvr.group_advantages(rewards, scale)
+        assert torch.all(adv[0] == 0) and torch.all(adv[2] == 0)
+        assert adv[1].sum().abs() < 1e-6 and adv[1, 1] > 0 > adv[1, 0]
+    # GRPO divides by the group std, Dr. GRPO does not
+    assert rlvr.group_advantages(rewards, False)[1, 1] == pytest.approx(0.75)
+    assert rlvr.group_advantages(rewards, True)[1, 1] == pytest.approx(0.75 / 0.5, rel=1e-3)
+
+
+def test_targets_are_the_completion_and_eos_only():
+    tok = CharTokenizer()
+    x, y = rlvr.rollout_tensors(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nans 3")],
+                                [True], "cpu")
+    targets = [t for t in y[0].tolist() if t != -1]
+    assert targets == tok.encode("direct\nans 3") + [tok.eos_id]
+    # a truncated completion has no EOS target
+    _, y = rlvr.rollout_tensors(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nan")],
+                                [False], "cpu")
+    assert [t for t in y[0].tolist() if t != -1] == tok.encode("direct\nan")
+
+
+def test_one_update_raises_rewarded_samples_against_their_group():
+    policy, tok = small_policy()
+    x, y, rewards = fixed_batch(tok)
+    config = dataclasses.replace(rlvr.RLConfig(), lr=1e-3)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0)
+    before = sequence_logprobs(policy, x, y)
+    adv = rlvr.group_advantages(rewards, config.scale_std).view(-1)
+    rlvr.policy_update(policy, None, optimizer, x, y, adv, config, (y != -1).sum().item(), "cpu")
+    after = sequence_logprobs(policy, x, y)
+    rewarded = rewards.view(-1) == 1
+    assert torch.all(after[rewarded] > before[rewarded])
+    # within each group the rewarded completion gains on the unrewarded one (the two can share
+    # tokens, so the unrewarded one need not fall on its own)
+    gap = lambda lp: lp.view(2, 2)[:, 0] - lp.view(2, 2)[:, 1]
+    assert torch.all(gap(after) > gap(before))
+
+
+def test_zero_variance_groups_contribute_no_gradient():
+    policy, tok = small_policy()
+    x, y, _ = fixed_batch(tok)
+    config = rlvr.RLConfig()
+    mask = (y != -1).float()
+
+    def gradient(adv, rows):
+        policy.zero_grad()
+        logp, _ = rlvr.token_logprobs(policy, x[rows], y[rows], "cpu")
+        loss, _, _ = rlvr.grpo_loss(logp, logp.detach(), None, adv, mask[rows], config, mask.sum())
+        loss.backward()
+        return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in policy.parameters()]
+
+    # every group constant: no gradient at all
+    zero = gradient(torch.zeros(4), slice(None))
+    assert all(torch.all(g == 0) for g in zero)
+    # a batch with a zero-variance group gives the same gradient as the batch without it
+    adv = torch.tensor([1.0, -1.0, 0.0, 0.0])
+    with_group = gradient(adv, slice(None))
+    without = gradient(adv[:2], slice(0, 2))
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(with_group, without))
+    assert any(g.abs().sum() > 0 for g in with_group)
+
+
+def test_kl_penalty_is_zero_against_itself_and_positive_after_a_change():
+    policy, tok = small_policy()
+    x, y, _ = fixed_batch(tok)
+    config = dataclasses.replace(rlvr.RLConfig(), beta=0.1)
+    mask = (y != -1).float()
+    logp, _ = rlvr.token_logprobs(policy, x, y, "cpu")
+    _, _, kl = rlvr.grpo_loss(logp, logp.detach(), logp.detach(), torch.zeros(4), mask, config, mask.sum())
+    assert kl.item() == pytest.approx(0.0, abs=1e-7)
+    other, _ = small_policy(seed=1)
+    ref, _ = rlvr.token_logprobs(other, x, y, "cpu")
+    _, _, kl = rlvr.grpo_loss(logp, logp.detach(), ref.detach(), torch.zeros(4), mask, config, mask.sum())
+    assert kl.item() > 0
+
+
+def test_ppo_ratio_is_clipped_on_later_updates():
+    policy, tok = small_policy()
+    x, y, rewards = fixed_batch(tok)
+    config = dataclasses.replace(rlvr.RLConfig(), lr=1e-2, updates=4, clip=0.05)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0)
+    adv = rlvr.group_advantages(rewards, True).view(-1)
+    out = rlvr.policy_update(policy, None, optimizer, x, y, adv, config, (y != -1).sum().item(), "cpu")
+    assert out["clip_frac"] > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    work = tmp_path_factory.mktemp("rl")
+    config = dataclasses.replace(pretrain.PRESETS["tiny"], steps=120)
+    ckpt = pretrain.train(config, str(work / "base"), quiet=True)
+    return work, ckpt
+
+
+def test_a_tiny_rl_run_logs_every_step_and_is_deterministic(tiny_base):
+    work, ckpt = tiny_base
+    config = dataclasses.replace(rlvr.PRESETS["tiny"], base=ckpt, steps=3)
+    runs = []
+    for name in ("a", "b"):
+        out = str(work / name)
+        os.makedirs(out)
+        rlvr.train(config, out, quiet=True)
+        runs.append([json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))])
+        assert {"ckpt.pt", "summary.json", "rl.png", "samples.txt"} <= set(os.listdir(out))
+    a, b = runs
+    assert [m["step"] for m in a] == [1, 2, 3]
+    for m in a:
+        assert abs(sum(m["formats"].values()) - 1) < 1e-9
+        assert 0 <= m["zero_variance_groups"] <= 1 and 0 <= m["truncated"] <= 1
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]
+    assert strip(a) == strip(b)
+
+
+def test_rl_resume_matches_an_uninterrupted_run(tiny_base):
+    work, ckpt = tiny_base
+    config = dataclasses.replace(rlvr.PRESETS["tiny"], base=ckpt, steps=4, checkpoint_every=2)
+    full = str(work / "full")
+    os.makedirs(full)
+    rlvr.train(config, full, quiet=True)
+    part = str(work / "part")
+    os.makedirs(part)
+    rlvr.train(dataclasses.replace(config, steps=2), part, quiet=True)  # as if killed after step 2
+    # the resumed run must use the same settings as the one it continues
+    rlvr.lab.write_json(os.path.join(part, "config.json"), dataclasses.asdict(config))
+    rlvr.train(config, part, resume_from=os.path.join(part, "ckpt.pt"), quiet=True)
+    a = torch.load(os.path.join(full, "ckpt.pt"), weights_only=True)["model"]
+    b = torch.load(os.path.join(part, "ckpt.pt"), weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
