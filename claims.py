@@ -165,8 +165,9 @@ def minority_share(metrics):
     return float(np.mean([1 - max(m["formats"].values()) for m in metrics]))
 
 
-def claim_c2(runs, within=100):
-    """runs: {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run, beta)}."""
+def claim_c2(runs, within=100, other=None):
+    """runs: {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run, beta)};
+    other: (format mix, metrics of a beta = 0 run from a base pretrained on that mix) or None."""
     held, table = {}, ["| seed | winner | > 90% at step (beta 0) | > 90% at step (beta > 0) | "
                        "minority share, beta 0 | minority share, beta > 0 | held |",
                        "|---|---|---|---|---|---|---|"]
@@ -185,6 +186,19 @@ def claim_c2(runs, within=100):
     lines = [f"Held on a seed when one format passed 90% of the samples within {within} RL steps "
              "at beta = 0, and the beta > 0 run kept more samples in minority formats (mean over "
              "its steps) and crossed 90% later or never.", ""] + table
+    if other:
+        mix, metrics = other
+        start, end = metrics[0]["formats"], metrics[-1]["formats"]
+        winner = max(end.items(), key=lambda kv: kv[1])
+        main_winners = sorted({max(m0[-1]["formats"].items(), key=lambda kv: kv[1])[0]
+                               for m0, _, _ in runs.values()})
+        lines += ["", f"Another mix (`--format-mix {mix}`, seed {next(iter(runs))}, one run, "
+                  f"{len(metrics)} RL steps at beta 0): formats at the first step "
+                  + ", ".join(f"{f} {v:.2f}" for f, v in start.items()) + "; at the last step "
+                  + ", ".join(f"{f} {v:.2f}" for f, v in end.items())
+                  + f". The winner is **{winner[0]}** against {', '.join(main_winners)} with the "
+                  "preset's mix: " + ("the winner changed with the mix." if winner[0] not in main_winners
+                                      else "the winner did not change with the mix.")]
     return Claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
                  held, f"minority share, beta > 0 minus beta 0: {g:+.3f} (range over seeds "
                  f"{min(x[0] for x in gaps):+.3f} to {max(x[0] for x in gaps):+.3f})", lines)
@@ -242,3 +256,110 @@ def plot_rl_steps(runs, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------- C3: distilled CoT out of distribution
+
+C3_TASKS = ("addition", "modular")
+NEAR_PERFECT = 0.9   # "near-perfect in distribution"
+SHARP_DROP = 0.5     # an OOD axis "drops sharply" when its pass@1 is at most half the ID pass@1
+MOSTLY_FLUENT = 0.5  # "most wrong answers remain well-formed chains"
+
+
+def axis_groups(groups, axis):
+    """The metric groups of one axis for the distilled tasks (e.g. length/addition)."""
+    return [groups[f"{axis}/{t}"] for t in C3_TASKS if f"{axis}/{t}" in groups]
+
+
+def claim_c3(students):
+    """students: {seed: (student metrics, base metrics)} of the patterns-arm oracle student."""
+    held, table = {}, ["| seed | axis | pass@1 student (base) | well-formed | well-formed but wrong | "
+                       "fluent share of wrong | steps written = required |", "|---|---|---|---|---|---|---|"]
+    drops = []
+    shift = ["", "How accuracy degrades as the shift grows (student, pass@1; first seed):", "",
+             "| shift | pass@1 | well-formed | fluent share of wrong |", "|---|---|---|---|"]
+    for seed, (student, base) in students.items():
+        g, b = student["groups"], base["groups"]
+        acc = lambda gs: float(np.mean([x["pass_at_k"]["1"] for x in gs]))
+        mean = lambda gs, f: float(np.mean([x[f] for x in gs if x[f] is not None])) if gs else float("nan")
+        id_acc = acc(axis_groups(g, "id"))
+        ok = id_acc >= NEAR_PERFECT
+        for axis in ("id", "length", "composition", "format"):
+            gs, bs = axis_groups(g, axis), axis_groups(b, axis)
+            if not gs:
+                continue
+            a = acc(gs)
+            fluent = mean(gs, "fluent_share_of_wrong")
+            if axis != "id":
+                ok = ok and a <= SHARP_DROP * id_acc and fluent >= MOSTLY_FLUENT
+                drops.append([a - id_acc])
+            table.append(f"| {seed} | {axis} | {a:.3f} ({acc(bs):.3f}) | {mean(gs, 'well_formed'):.3f} | "
+                         f"{mean(gs, 'well_formed_wrong'):.3f} | {fluent:.3f} | "
+                         f"{mean(gs, 'steps_written_vs_required'):.3f} |")
+        held[seed] = bool(ok)
+        if len(shift) == 5:
+            names = sorted(k for k in g if k.count("/") == 2 and k.split("/")[1] in C3_TASKS
+                           and k.split("/")[0] in ("length", "format"))
+            for k in names:
+                shift.append(f"| {k} | {g[k]['pass_at_k']['1']:.3f} | {g[k]['well_formed']:.3f} | "
+                             f"{g[k]['fluent_share_of_wrong']:.3f} |")
+    d, ci = paired_bootstrap(drops)
+    lines = [f"The student: the base fine-tuned on oracle traces ({', '.join(C3_TASKS)}, one format "
+             "per task, the pretrained levels only). Held on a seed when its in-distribution pass@1 "
+             f"is at least {NEAR_PERFECT}, and on every shifted axis (longer inputs, unseen "
+             f"composition, perturbed prompts) pass@1 is at most {SHARP_DROP:.0%} of it while at "
+             f"least {MOSTLY_FLUENT:.0%} of the wrong answers are well-formed chains.", ""] + table + shift
+    return Claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
+                 held, f"OOD minus ID pass@1, mean over axes and seeds: {d:+.3f} "
+                 f"(range {min(x[0] for x in drops):+.3f} to {max(x[0] for x in drops):+.3f})", lines)
+
+
+# ---------------------------------------------------------------- C4: when distillation adds capability
+
+def claim_c4(arms, top_level):
+    """arms: {seed: {"base": eval dir, "new": eval dir, "patterns": eval dir, "self": eval dir}}.
+    New knowledge is judged on the length split (the levels the new arm was taught), the other
+    arms on the in-distribution addition problems."""
+    held, rows = {}, []
+    pooled = {"new": ([], []), "patterns": ([], []), "self": ([], [])}
+    n_of = {}
+    for seed, dirs in arms.items():
+        ok = True
+        for arm, split in (("new", "length"), ("patterns", "id"), ("self", "id")):
+            base, post = load_predictions(dirs["base"], split), load_predictions(dirs[arm], split)
+            keys = [k for k in base if k in post]
+            n = min(len(base[k]["correct"]) for k in keys)
+            n_of[arm] = n
+            p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
+            d1 = by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys])
+            dn = by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys])
+            pooled[arm][0].extend(d1), pooled[arm][1].extend(dn)
+            m1, ci1 = stratified_bootstrap(d1)
+            mn, cin = stratified_bootstrap(dn)
+            if arm == "new":
+                arm_ok = cin[0] > 0            # capability rises where the new knowledge is needed
+            else:
+                arm_ok = ci1[0] > 0 and cin[0] <= 0  # accuracy rises, capability does not
+            ok = ok and arm_ok
+            rows.append(f"| {seed} | {arm} | {split} addition | {len(keys)} | {fmt_ci(m1, ci1)} | "
+                        f"pass@{n} {fmt_ci(mn, cin)} | {'yes' if arm_ok else 'no'} |")
+        held[seed] = bool(ok)
+    summary = []
+    for arm in pooled:
+        m1, ci1 = stratified_bootstrap(pooled[arm][0])
+        mn, cin = stratified_bootstrap(pooled[arm][1])
+        summary.append(f"| {arm} | {fmt_ci(m1, ci1)} | pass@{n_of[arm]} {fmt_ci(mn, cin)} |")
+    lines = ["Three students, each distilled from the same base for the same number of steps: "
+             "*new* (oracle traces for additions one and two digits longer than pretraining), "
+             "*patterns* (oracle traces for the pretrained levels) and *self* (the base's own "
+             "verified samples, rejection-sampling fine-tuning). Held on a seed when the new arm's "
+             "pass@n on the longer additions rises (interval above 0), and the patterns and self "
+             "arms raise in-distribution pass@1 (interval above 0) without raising pass@n "
+             "(interval reaches 0 or below). Levels weigh equally.", "",
+             "| arm | change in pass@1, all seeds | change in pass@n |", "|---|---|---|", *summary, "",
+             "| seed | arm | problems | count | change in pass@1 | change in capability | as claimed |",
+             "|---|---|---|---|---|---|---|", *rows]
+    m, ci = stratified_bootstrap(pooled["new"][1])
+    return Claim("C4", "Distillation raises capability only when the teacher brings new knowledge; "
+                 "patterns-only and self-distillation behave like RLVR", held,
+                 f"new-knowledge arm, pass@{n_of['new']} on longer additions {fmt_ci(m, ci)}", lines)

@@ -25,12 +25,15 @@ import numpy as np
 import eval as evaluation
 import lab
 import claims
+import distill
 import pretrain
 import rlvr
 
 DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
 KL_BETA = 0.1  # the beta > 0 run of C2
 KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
+# C2's other world: the same tasks with chunk, not column, as the majority addition format
+OTHER_MIX = "column=0.35,chunk=0.6,direct=0.05"
 
 
 def parse_args(argv=None):
@@ -78,7 +81,7 @@ def base_model(args, seed, timings):
     lab.ensure_writable_dir(out)
     start = time.time()
     pretrain.train(config, out)
-    timings.append((f"pretrain seed {seed}", time.time() - start))
+    timings.append((f"pretrain {name}", time.time() - start))
     return ckpt
 
 
@@ -108,24 +111,28 @@ def evaluate_base(args, ckpt, seed, timings, splits=None):
     return lab.read_json(metrics_path), out
 
 
-def rl_run(args, base_ckpt, seed, timings, suffix="", **changes):
-    """Run GRPO from a base checkpoint (or reuse a finished run with the same settings)."""
-    config = dataclasses.replace(rlvr.PRESETS[args.preset], seed=seed, base=base_ckpt, **changes)
+def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
+    """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
+    run with the same settings; returns its output directory."""
+    module = {"rlvr": rlvr, "distill": distill}[stage]
+    config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt, **changes)
     if args.device:
         config.device = args.device
-    base_dir = os.path.basename(os.path.dirname(base_ckpt))
-    out = os.path.join("runs", args.preset, "rlvr", base_dir + suffix)
-    ckpt = os.path.join(out, "ckpt.pt")
+    out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     if not args.fresh and finished_with(out, dataclasses.asdict(config), after=base_ckpt):
-        print(f"[seed {seed}] reusing the RL run in {out}")
-    else:
-        print(f"[seed {seed}] RLVR -> {out}")
-        lab.ensure_writable_dir(out)
-        start = time.time()
-        rlvr.train(config, out)
-        timings.append((f"rlvr {os.path.basename(out)}", time.time() - start))
+        print(f"[seed {seed}] reusing the {stage} run in {out}")
+        return out
+    print(f"[seed {seed}] {stage} -> {out}")
+    lab.ensure_writable_dir(out)
+    start = time.time()
+    module.train(config, out)
+    timings.append((f"{stage} {os.path.basename(out)}", time.time() - start))
+    return out
+
+
+def rl_logs(out):
     metrics = [lab.json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
-    return ckpt, metrics, lab.read_json(os.path.join(out, "summary.json"))
+    return metrics, lab.read_json(os.path.join(out, "summary.json"))
 
 
 def finished_with(out, config, after=None):
@@ -292,32 +299,51 @@ def report_dir(args):
 
 
 def post_training(args, base_results, timings, out_dir):
-    """RLVR per seed: the main run (beta = 0) and its evaluation, and a beta > 0 run; then the
-    claims they bear on."""
-    c1_pairs, c2_runs, c7_runs = {}, {}, {}
+    """Per seed: the main RLVR run (beta = 0) and a beta > 0 run; three distilled students
+    (patterns, new knowledge, self); the evaluations the claims read. Then the claims."""
+    c1, c2, c3, c4, c7 = {}, {}, {}, {}, {}
     world = None
-    for seed, (_, base_eval_dir) in base_results.items():
-        base_ckpt = os.path.join(os.path.dirname(base_eval_dir), "ckpt.pt")
-        ckpt, metrics, summary = rl_run(args, base_ckpt, seed, timings)
-        _, rl_eval_dir = evaluate_base(args, ckpt, seed, timings, splits=("id",))
-        _, kl_metrics, _ = rl_run(args, base_ckpt, seed, timings, suffix="-kl", beta=KL_BETA,
-                                  steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
-        if not c1_pairs:  # the pass@k curves of the first seed
-            evaluation.plot_pass_at_k({"base": lab.read_json(os.path.join(base_eval_dir, "metrics.json")),
-                                       "RLVR": lab.read_json(os.path.join(rl_eval_dir, "metrics.json"))},
+    for seed, (base_metrics, base_eval) in base_results.items():
+        base = os.path.join(os.path.dirname(base_eval), "ckpt.pt")
+        rl = stage_run(args, "rlvr", base, seed, timings)
+        _, rl_eval = evaluate_base(args, os.path.join(rl, "ckpt.pt"), seed, timings, splits=("id",))
+        kl = stage_run(args, "rlvr", base, seed, timings, suffix="-kl", beta=KL_BETA,
+                       steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
+        patterns = stage_run(args, "distill", base, seed, timings, suffix="-patterns",
+                             tasks=list(claims.C3_TASKS))
+        patterns_metrics, patterns_eval = evaluate_base(args, os.path.join(patterns, "ckpt.pt"), seed, timings)
+        new = stage_run(args, "distill", base, seed, timings, suffix="-new", arm="new")
+        _, new_eval = evaluate_base(args, os.path.join(new, "ckpt.pt"), seed, timings, splits=("id", "length"))
+        self_ = stage_run(args, "distill", base, seed, timings, suffix="-self", teacher="self")
+        _, self_eval = evaluate_base(args, os.path.join(self_, "ckpt.pt"), seed, timings, splits=("id",))
+        if not c1:  # the pass@k curves of the first seed
+            evaluation.plot_pass_at_k({"base": base_metrics,
+                                       "RLVR": lab.read_json(os.path.join(rl_eval, "metrics.json")),
+                                       "distill (patterns)": patterns_metrics},
                                       os.path.join(out_dir, "c1_pass_at_k.png"), by_level=True)
-        c1_pairs[seed] = (base_eval_dir, rl_eval_dir)
-        c2_runs[seed] = (metrics, kl_metrics, KL_BETA)
-        c7_runs[seed] = (metrics, summary, None)
+        rl_metrics, rl_summary = rl_logs(rl)
+        c1[seed] = (base_eval, rl_eval)
+        c2[seed] = (rl_metrics, rl_logs(kl)[0], KL_BETA)
+        c3[seed] = (patterns_metrics, base_metrics)
+        c4[seed] = {"base": base_eval, "new": new_eval, "patterns": patterns_eval, "self": self_eval}
+        c7[seed] = (rl_metrics, rl_summary, lab.read_json(os.path.join(self_, "summary.json")))
         world = world or pretrain_config(args, seed).world
+    # does the winner change with the mix? One seed: pretrain on another mix, run RLVR briefly
+    seed = next(iter(base_results))
+    other_args = lab.argparse.Namespace(**vars(args))
+    other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
+    other_base = base_model(other_args, seed, timings)
+    other_rl = stage_run(args, "rlvr", other_base, seed, timings,
+                         steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
+    other = (other_args.format_mix or "the preset's mix", rl_logs(other_rl)[0])
     from data.world import World
     top = World(**world).max_level("addition")
-    c1, c2, c7 = claims.claim_c1(c1_pairs, top), claims.claim_c2(c2_runs), claims.claim_c7(c7_runs)
-    c1.plots.append("c1_pass_at_k.png")
-    claims.plot_rl_steps(c2_runs, os.path.join(out_dir, "c2_formats.png"))
-    c2.plots.append("c2_formats.png")
-    c7.plots.append("c2_formats.png")
-    return [c1, c2, c7]
+    found = [claims.claim_c1(c1, top), claims.claim_c2(c2, other=other), claims.claim_c3(c3),
+             claims.claim_c4(c4, top), claims.claim_c7(c7)]
+    found[0].plots.append("c1_pass_at_k.png")
+    claims.plot_rl_steps(c2, os.path.join(out_dir, "c2_formats.png"))
+    found[1].plots.append("c2_formats.png")
+    return found
 
 
 def main(argv=None):

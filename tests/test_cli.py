@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+import distill
 import eval as evaluation
 import lab
 import pretrain
@@ -86,6 +87,16 @@ CASES = [
     (rlvr.main, ["--base", "{d}/good.pt", "--max-level", "9", "--out", "{d}/rl_level"]),
     (rlvr.main, ["--preset", "tiny", "--out", "{d}/other_run"]),
     (rlvr.main, ["--preset", "tiny", "--resume", "--out", "{d}/nothing_here"]),
+    (distill.main, ["--teacher", "wizard"]),
+    (distill.main, ["--teacher", "checkpoint"]),
+    (distill.main, ["--arm", "old"]),
+    (distill.main, ["--format", "diagonal"]),
+    (distill.main, ["--tasks", "addition,algebra"]),
+    (distill.main, ["--problems", "0"]),
+    (distill.main, ["--min-lr", "1", "--lr", "0.01"]),
+    (distill.main, ["--base", "{d}/empty.pt", "--out", "{d}/d_empty"]),
+    (distill.main, ["--base", "{d}/foreign.pt", "--out", "{d}/d_foreign"]),
+    (distill.main, ["--preset", "tiny", "--out", "{d}/other_run"]),
     (reproduce.main, ["--seeds", "x"]),
     (reproduce.main, ["--seeds", "-1"]),
     (reproduce.main, ["--preset", "enormous"]),
@@ -112,6 +123,6 @@ def test_a_bad_option_from_the_shell_prints_no_traceback(files):
 
 
 def test_help_works_for_every_script():
-    for script in ("pretrain.py", "eval.py", "rlvr.py", "reproduce.py", "bench.py"):
+    for script in ("pretrain.py", "eval.py", "rlvr.py", "distill.py", "reproduce.py", "bench.py"):
         run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 0 and "usage" in run.stdout
