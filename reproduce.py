@@ -23,13 +23,16 @@ import time
 import numpy as np
 
 import eval as evaluation
+from data.world import SPLITS
 import lab
 import claims
+import curriculum
 import distill
 import pretrain
 import rlvr
 
 DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
+CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 KL_BETA = 0.1  # the beta > 0 run of C2
 KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
 # C2's other world: the same tasks with chunk, not column, as the majority addition format
@@ -46,7 +49,13 @@ def parse_args(argv=None):
     p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
     p.add_argument("--difficulty-weights", help="per-level weights, e.g. addition=1:1:2:2:3:1")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
+    p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
+                   + ",".join(CLAIMS) + "); only the stages they need are run")
     args = p.parse_args(argv)
+    args.only = CLAIMS if args.only is None else [c.strip().upper() for c in args.only.split(",") if c.strip()]
+    unknown = [c for c in args.only if c not in CLAIMS]
+    if unknown or not args.only:
+        p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
     if args.seeds is None:
         args.seeds = list(range(DEFAULT_SEEDS[args.preset]))
     else:
@@ -298,51 +307,132 @@ def report_dir(args):
     return out_dir
 
 
+class SeedRuns:
+    """The post-training runs of one seed, each run (or reused) the first time a claim asks for
+    it: so `--only C2` trains only what C2 reads."""
+
+    def __init__(self, args, seed, base_eval, timings):
+        self.args, self.seed, self.timings, self.memo = args, seed, timings, {}
+        self.base_eval = base_eval
+        self.base = os.path.join(os.path.dirname(base_eval), "ckpt.pt")
+
+    def once(self, key, make):
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+    def stage(self, stage, suffix="", **changes):
+        return self.once((stage, suffix), lambda: stage_run(self.args, stage, self.base, self.seed,
+                                                           self.timings, suffix, **changes))
+
+    def evaluated(self, run_dir, splits=("id",)):
+        """Evaluation directory of a run's checkpoint (evaluated once)."""
+        return self.once(("eval", run_dir), lambda: evaluate_base(
+            self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits)[1])
+
+    # the runs
+    def rl(self):
+        return self.stage("rlvr")
+
+    def rl_variant(self, name, **changes):
+        return self.stage("rlvr", "-" + name, **changes)
+
+    def patterns(self):
+        return self.stage("distill", "-patterns", tasks=list(claims.C3_TASKS))
+
+    def curriculum(self, name):
+        """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
+        def make():
+            ns = curriculum.parse_args(["--preset", self.args.preset, "--seed", str(self.seed),
+                                        "--base", self.base] + (["--device", self.args.device] if self.args.device else [])
+                                       + (["--mode", "distill-rl"] if name == "distill-rl"
+                                          else ["--mode", "select", "--selection", name]))
+            d, rl, source = curriculum.configs(ns)
+            out = os.path.join("runs", self.args.preset, "curriculum",
+                               os.path.basename(os.path.dirname(self.base)) + "-" + name)
+            expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
+            if not self.args.fresh and finished_with(os.path.join(out, "rlvr"), dataclasses.asdict(expected),
+                                                     after=self.base):
+                print(f"[seed {self.seed}] reusing the curriculum run in {out}")
+            else:
+                print(f"[seed {self.seed}] curriculum {name} -> {out}")
+                start = time.time()
+                curriculum.run(d, rl, source, out)
+                self.timings.append((f"curriculum {os.path.basename(out)}", time.time() - start))
+            return os.path.join(out, "rlvr")
+        return self.once(("curriculum", name), make)
+
+
 def post_training(args, base_results, timings, out_dir):
-    """Per seed: the main RLVR run (beta = 0) and a beta > 0 run; three distilled students
-    (patterns, new knowledge, self); the evaluations the claims read. Then the claims."""
-    c1, c2, c3, c4, c7 = {}, {}, {}, {}, {}
-    world = None
-    for seed, (base_metrics, base_eval) in base_results.items():
-        base = os.path.join(os.path.dirname(base_eval), "ckpt.pt")
-        rl = stage_run(args, "rlvr", base, seed, timings)
-        _, rl_eval = evaluate_base(args, os.path.join(rl, "ckpt.pt"), seed, timings, splits=("id",))
-        kl = stage_run(args, "rlvr", base, seed, timings, suffix="-kl", beta=KL_BETA,
-                       steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
-        patterns = stage_run(args, "distill", base, seed, timings, suffix="-patterns",
-                             tasks=list(claims.C3_TASKS))
-        patterns_metrics, patterns_eval = evaluate_base(args, os.path.join(patterns, "ckpt.pt"), seed, timings)
-        new = stage_run(args, "distill", base, seed, timings, suffix="-new", arm="new")
-        _, new_eval = evaluate_base(args, os.path.join(new, "ckpt.pt"), seed, timings, splits=("id", "length"))
-        self_ = stage_run(args, "distill", base, seed, timings, suffix="-self", teacher="self")
-        _, self_eval = evaluate_base(args, os.path.join(self_, "ckpt.pt"), seed, timings, splits=("id",))
-        if not c1:  # the pass@k curves of the first seed
-            evaluation.plot_pass_at_k({"base": base_metrics,
-                                       "RLVR": lab.read_json(os.path.join(rl_eval, "metrics.json")),
-                                       "distill (patterns)": patterns_metrics},
-                                      os.path.join(out_dir, "c1_pass_at_k.png"), by_level=True)
-        rl_metrics, rl_summary = rl_logs(rl)
-        c1[seed] = (base_eval, rl_eval)
-        c2[seed] = (rl_metrics, rl_logs(kl)[0], KL_BETA)
-        c3[seed] = (patterns_metrics, base_metrics)
-        c4[seed] = {"base": base_eval, "new": new_eval, "patterns": patterns_eval, "self": self_eval}
-        c7[seed] = (rl_metrics, rl_summary, lab.read_json(os.path.join(self_, "summary.json")))
-        world = world or pretrain_config(args, seed).world
-    # does the winner change with the mix? One seed: pretrain on another mix, run RLVR briefly
-    seed = next(iter(base_results))
-    other_args = lab.argparse.Namespace(**vars(args))
-    other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
-    other_base = base_model(other_args, seed, timings)
-    other_rl = stage_run(args, "rlvr", other_base, seed, timings,
-                         steps=min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps))
-    other = (other_args.format_mix or "the preset's mix", rl_logs(other_rl)[0])
+    """Run what the requested claims need, seed by seed, then measure the claims."""
+    want = set(args.only)
+    per_seed = {seed: SeedRuns(args, seed, base_eval, timings) for seed, (_, base_eval) in base_results.items()}
+    world = pretrain_config(args, next(iter(base_results))).world
     from data.world import World
     top = World(**world).max_level("addition")
-    found = [claims.claim_c1(c1, top), claims.claim_c2(c2, other=other), claims.claim_c3(c3),
-             claims.claim_c4(c4, top), claims.claim_c7(c7)]
-    found[0].plots.append("c1_pass_at_k.png")
-    claims.plot_rl_steps(c2, os.path.join(out_dir, "c2_formats.png"))
-    found[1].plots.append("c2_formats.png")
+    short = min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps)
+    found = []
+    if "C1" in want:
+        found.append(claims.claim_c1({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}, top))
+        first = next(iter(per_seed.values()))
+        evaluation.plot_pass_at_k({"base": lab.read_json(os.path.join(first.base_eval, "metrics.json")),
+                                   "RLVR": lab.read_json(os.path.join(first.evaluated(first.rl()), "metrics.json"))},
+                                  os.path.join(out_dir, "c1_pass_at_k.png"), by_level=True)
+        found[-1].plots.append("c1_pass_at_k.png")
+    if "C2" in want:
+        runs = {s: (rl_logs(r.rl())[0], rl_logs(r.rl_variant("kl", beta=KL_BETA, steps=short))[0], KL_BETA)
+                for s, r in per_seed.items()}
+        # does the winner change with the mix? one seed: pretrain on another mix, brief RLVR
+        seed = next(iter(per_seed))
+        other_args = lab.argparse.Namespace(**vars(args))
+        other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
+        other_base = base_model(other_args, seed, timings)
+        other_rl = stage_run(args, "rlvr", other_base, seed, timings, steps=short)
+        found.append(claims.claim_c2(runs, other=(other_args.format_mix or "the preset's mix",
+                                                  rl_logs(other_rl)[0])))
+        claims.plot_rl_steps(runs, os.path.join(out_dir, "c2_formats.png"))
+        found[-1].plots.append("c2_formats.png")
+    if "C3" in want:
+        found.append(claims.claim_c3({s: (lab.read_json(os.path.join(r.evaluated(r.patterns(), SPLITS), "metrics.json")),
+                                          lab.read_json(os.path.join(r.base_eval, "metrics.json")))
+                                      for s, r in per_seed.items()}))
+    if "C4" in want:
+        found.append(claims.claim_c4({s: {"base": r.base_eval,
+                                          "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
+                                          "patterns": r.evaluated(r.patterns(), SPLITS),
+                                          "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
+                                      for s, r in per_seed.items()}, top))
+    if "C5" in want:
+        d_steps, r_cfg = distill.PRESETS[args.preset].steps, rlvr.PRESETS[args.preset]
+        compute = {"base": "-", "distill": f"{d_steps} steps",
+                   "RLVR": f"{r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples",
+                   "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"}
+        found.append(claims.claim_c5({s: {"base": r.base_eval, "distill": r.evaluated(r.patterns(), SPLITS),
+                                          "RLVR": r.evaluated(r.rl()),
+                                          "distill -> RLVR": r.evaluated(r.curriculum("distill-rl"))}
+                                      for s, r in per_seed.items()}, compute))
+    if "C6" in want:
+        arms = {}
+        for s, r in per_seed.items():
+            sel = {"uniform": r.rl()}
+            sel.update({name: r.curriculum(name) for name in ("easy", "hard", "edge")})
+            arms[s] = {name: (r.base_eval, r.evaluated(d), rl_logs(d)[0]) for name, d in sel.items()}
+        found.append(claims.claim_c6(arms, rlvr.PRESETS[args.preset].steps))
+    if "C7" in want:
+        found.append(claims.claim_c7({s: (*rl_logs(r.rl()),
+                                          lab.read_json(os.path.join(r.stage("distill", "-self", teacher="self"),
+                                                                     "summary.json")))
+                                      for s, r in per_seed.items()}))
+    if "C8" in want:
+        found.append(claims.claim_c8({s: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()),
+                                          "distill": r.evaluated(r.patterns(), SPLITS)}
+                                      for s, r in per_seed.items()}))
+    if "C9" in want:
+        found.append(claims.claim_c9({s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
+                                          "one problem": r.evaluated(r.rl_variant("one-problem", pool=1)),
+                                          "random reward": r.evaluated(r.rl_variant("random-reward", reward="random")),
+                                          "format reward": r.evaluated(r.rl_variant("format-reward", reward="format"))}
+                                      for s, r in per_seed.items()}))
     return found
 
 

@@ -178,15 +178,36 @@ def training_levels(config, world):
     return levels
 
 
-def draw_problems(config, world, levels, rng, pool):
-    """This step's problems: from the fixed pool if there is one, else fresh training problems."""
-    if pool:
-        return [rng.choice(pool) for _ in range(config.prompts)]
-    out = []
-    for _ in range(config.prompts):
-        task = rng.choice(config.tasks)
-        out.append(sample_training_problem(world, rng, task, rng.choice(levels[task])))
-    return out
+class ProblemSource:
+    """Which problems each RL step trains on: fresh training problems (uniform over tasks and
+    levels), or draws from a fixed pool of `config.pool` problems. `observe` is shown every
+    step's rewards; this source ignores them, a curriculum (curriculum.py) uses them."""
+
+    def __init__(self, config, world, levels, seed_text):
+        self.config, self.world, self.levels = config, world, levels
+        self.rng = random.Random(seed_text)
+        self.pool = self.fresh(config.pool) if config.pool else None
+
+    def fresh(self, count):
+        out = []
+        for _ in range(count):
+            task = self.rng.choice(self.config.tasks)
+            out.append(sample_training_problem(self.world, self.rng, task, self.rng.choice(self.levels[task])))
+        return out
+
+    def draw(self):
+        if self.pool:
+            return [self.rng.choice(self.pool) for _ in range(self.config.prompts)]
+        return self.fresh(self.config.prompts)
+
+    def observe(self, problems, correct):
+        """correct: (problems, group) booleans of this step's samples."""
+
+    def state(self):
+        return {"rng": self.rng.getstate()}
+
+    def load(self, state):
+        self.rng.setstate(state["rng"])
 
 
 def reward_of(verdict, finished, kind, rng):
@@ -328,7 +349,8 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     for (prob, _, fin, _), v in zip(flat, verdicts):
         levels.setdefault(prob.difficulty, []).append(v.correct and fin)
     record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
-    return record, [(prob, text, r) for (prob, text, _, _), r in zip(flat, rewards.view(-1).tolist())]
+    return record, [(prob, text, r, bool(v.correct and fin)) for (prob, text, fin, _), r, v
+                    in zip(flat, rewards.view(-1).tolist(), verdicts)]
 
 
 # ---------------------------------------------------------------- what changed
@@ -372,8 +394,9 @@ def plot_run(metrics, path, title):
 
 # ---------------------------------------------------------------- the run
 
-def train(config, out, resume_from=None, quiet=False):
-    """Run GRPO from the base checkpoint; returns the path of the final checkpoint."""
+def train(config, out, resume_from=None, quiet=False, source=None):
+    """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
+    source: a ProblemSource class (default: fresh problems or a fixed pool)."""
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
     base = load_checkpoint(config.base, tokenizer.spec())
@@ -392,9 +415,7 @@ def train(config, out, resume_from=None, quiet=False):
             p.requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=(0.9, 0.95),
                                   weight_decay=config.weight_decay)
-    rng = random.Random(f"rlvr:{config.seed}")
-    pool = draw_problems(dataclasses.replace(config, prompts=config.pool), world, levels, rng, None) \
-        if config.pool else None
+    source = (source or ProblemSource)(config, world, levels, f"rlvr:{config.seed}")
     reward_rng = random.Random(f"rlvr-reward:{config.seed}")
     generator = torch.Generator(device=device).manual_seed(config.seed)
     step = 0
@@ -403,7 +424,7 @@ def train(config, out, resume_from=None, quiet=False):
         policy.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         step = payload["step"]
-        rng.setstate(payload["rng"]["data"])
+        source.load(payload["rng"]["data"])
         reward_rng.setstate(payload["rng"]["reward"])
         generator.set_state(payload["rng"]["sample"])
     lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
@@ -420,7 +441,7 @@ def train(config, out, resume_from=None, quiet=False):
             "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr",
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished,
-            "rng": {"data": rng.getstate(), "reward": reward_rng.getstate(),
+            "rng": {"data": source.state(), "reward": reward_rng.getstate(),
                     "sample": generator.get_state()}})
 
     if not quiet:
@@ -433,10 +454,11 @@ def train(config, out, resume_from=None, quiet=False):
     started = time.time()
     try:
         while step < config.steps:
-            problems = draw_problems(config, world, levels, rng, pool)
+            problems = source.draw()
             try:
                 record, rollouts = rl_step(policy, reference, optimizer, problems, config,
                                            tokenizer, generator, reward_rng, device)
+                source.observe(problems, torch.tensor([c for *_, c in rollouts]).view(len(problems), -1))
             except lab.LabError as e:
                 raise lab.LabError(f"{e} at RL step {step + 1}; the last good checkpoint "
                                    f"{ckpt_path} is kept. Try a lower --lr") from None
@@ -446,10 +468,10 @@ def train(config, out, resume_from=None, quiet=False):
             if step % config.log_samples_every == 0 or step == 1:
                 shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
                 samples_file.write(f"--- step {step}\n" + "".join(
-                    f"{p.prompt}{text}\n  -> reward {r:.0f}\n" for p, text, r in shown))
+                    f"{p.prompt}{text}\n  -> reward {r:.0f}\n" for p, text, r, _ in shown))
                 samples_file.flush()
                 if not quiet:
-                    p, text, r = shown[0]
+                    p, text, r, _ = shown[0]
                     tqdm.write(f"step {step} sample: {p.prompt.strip()} | "
                                f"{text.replace(chr(10), ' / ')} | reward {r:.0f}")
             if step % config.checkpoint_every == 0 and step < config.steps:

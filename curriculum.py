@@ -1,0 +1,154 @@
+"""Stage 3: curricula. Distillation then RLVR, and RLVR on data chosen by the model's competence.
+
+Two modes, both built from the stages' own functions (`distill.train`, `rlvr.train`):
+
+- `distill-rl`: distil the base on oracle traces (the patterns arm of distill.py), then run GRPO
+  from the distilled student. Compute is counted in optimizer steps (distillation steps + RL
+  steps) and in sampled completions (RL samples + the teacher's samples); summary.json records
+  both so that the report can set the arms side by side.
+- `select`: GRPO whose problems come from a pool of training problems, picked by `--selection`:
+  `uniform` (any level the base was trained on), `easy` (levels 1-2), `hard` (the two levels
+  above training, which the base never solves) or `edge` (edge of competence: each pool problem
+  carries a running estimate of its solve rate, taken from the group samples RL draws anyway, and
+  problems are drawn with weight p(1 - p), largest where a group is most likely to disagree).
+
+    python curriculum.py --mode distill-rl --seed 0
+    python curriculum.py --mode select --selection edge --seed 0
+    python curriculum.py --preset tiny --mode select --selection hard
+
+Writes under runs/<preset>/curriculum/seed<seed>-<mode or selection>/ (or --out).
+"""
+import dataclasses
+import os
+
+import lab
+import distill
+import rlvr
+from model import load_checkpoint
+from data import World
+
+SELECTIONS = ("uniform", "easy", "hard", "edge")
+
+
+class CompetenceSource(rlvr.ProblemSource):
+    """A fixed pool of training problems, each with the solve counts RL has observed for it;
+    draws problems with weight p(1 - p), p = (solved + 1) / (attempts + 2): a problem never tried
+    has p = 0.5, the largest weight, so every problem is tried early on."""
+
+    pool_size = 1024
+
+    def __init__(self, config, world, levels, seed_text):
+        super().__init__(dataclasses.replace(config, pool=0), world, levels, seed_text)
+        self.pool = self.fresh(self.pool_size)
+        self.solved = [0] * len(self.pool)
+        self.attempts = [0] * len(self.pool)
+        self.index = {id(p): i for i, p in enumerate(self.pool)}
+
+    def estimate(self, i):
+        """The observed solve rate of pool problem i (None before it was tried)."""
+        return self.solved[i] / self.attempts[i] if self.attempts[i] else None
+
+    def weight(self, i):
+        p = (self.solved[i] + 1) / (self.attempts[i] + 2)
+        return p * (1 - p)
+
+    def draw(self):
+        weights = [self.weight(i) for i in range(len(self.pool))]
+        return self.rng.choices(self.pool, weights=weights, k=self.config.prompts)
+
+    def observe(self, problems, correct):
+        for problem, row in zip(problems, correct.tolist()):
+            i = self.index[id(problem)]
+            self.solved[i] += sum(row)
+            self.attempts[i] += len(row)
+
+    def state(self):
+        return {"rng": self.rng.getstate(), "solved": self.solved, "attempts": self.attempts}
+
+    def load(self, state):
+        self.rng.setstate(state["rng"])
+        self.solved, self.attempts = list(state["solved"]), list(state["attempts"])
+
+
+def selection_levels(selection, top):
+    """(min_level, max_level) of a selection's problems; top: the base's highest trained level."""
+    return {"uniform": (1, top), "edge": (1, top), "easy": (1, 2), "hard": (top + 1, top + 2)}[selection]
+
+
+def parse_args(argv=None):
+    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default", choices=list(rlvr.PRESETS))
+    p.add_argument("--mode", default="distill-rl", choices=("distill-rl", "select"))
+    p.add_argument("--selection", default="edge", choices=SELECTIONS,
+                   help="for --mode select: uniform, easy, hard or edge (default)")
+    p.add_argument("--seed", type=lab.nonnegative_int, default=0)
+    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--base", help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
+    p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
+    p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
+                   help="distillation steps of --mode distill-rl (preset default)")
+    p.add_argument("--out", help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
+    p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
+    return p.parse_args(argv)
+
+
+def configs(args):
+    """The stage configs this run is made of: (distill config or None, RL config, source)."""
+    base = args.base or os.path.join("runs", args.preset, "pretrain", f"seed{args.seed}", "ckpt.pt")
+    rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
+    if args.rl_steps:
+        rl.steps = args.rl_steps
+    if args.device:
+        rl.device = args.device
+    if args.mode == "distill-rl":
+        d = dataclasses.replace(distill.PRESETS[args.preset], seed=args.seed, base=base,
+                                device=rl.device, tasks=list(rl.tasks))
+        if args.distill_steps:
+            d.steps = args.distill_steps
+        return d, rl, None
+    payload = load_checkpoint(base)
+    top = World(**payload["world"]).max_level("addition")
+    rl.min_level, rl.max_level = selection_levels(args.selection, top)
+    return None, rl, CompetenceSource if args.selection == "edge" else None
+
+
+def run(distill_config, rl_config, source, out, quiet=False):
+    """Run the stages into `out`; returns the final checkpoint."""
+    lab.ensure_writable_dir(out)
+    if distill_config is not None:
+        d_out = os.path.join(out, "distill")
+        lab.ensure_writable_dir(d_out)
+        student = distill.train(distill_config, d_out, quiet=quiet)
+        rl_config = dataclasses.replace(rl_config, base=student)
+    rl_out = os.path.join(out, "rlvr")
+    lab.ensure_writable_dir(rl_out)
+    ckpt = rlvr.train(rl_config, rl_out, quiet=quiet, source=source)
+    metrics = [lab.json.loads(line) for line in open(os.path.join(rl_out, "metrics.jsonl"))]
+    d_summary = lab.read_json(os.path.join(out, "distill", "summary.json")) if distill_config else None
+    lab.write_json(os.path.join(out, "summary.json"), {
+        "compute": {"distill_steps": distill_config.steps if distill_config else 0,
+                    "rl_steps": rl_config.steps,
+                    "rl_samples": rl_config.steps * rl_config.prompts * rl_config.group,
+                    "teacher_samples": 0 if distill_config is None or distill_config.teacher == "oracle"
+                    else d_summary["problems"] * distill_config.samples},
+        "zero_variance_groups": sum(m["zero_variance_groups"] for m in metrics) / len(metrics),
+        "reward": sum(m["reward"] for m in metrics) / len(metrics)})
+    return ckpt
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    d, rl, source = configs(args)
+    name = args.mode if args.mode == "distill-rl" else args.selection
+    out = args.out or os.path.join("runs", args.preset, "curriculum", f"seed{args.seed}-{name}")
+    lab.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),
+                              "selection": name}, False, args.force)
+    lab.write_json(os.path.join(out, "config.json"), {"distill": d and dataclasses.asdict(d),
+                                                      "rlvr": dataclasses.asdict(rl), "selection": name})
+    path = run(d, rl, source, out)
+    print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
+
+
+if __name__ == "__main__":
+    lab.entry(main)
