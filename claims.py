@@ -206,27 +206,46 @@ def claim_c2(runs, within=100, other=None):
 
 # ---------------------------------------------------------------- C7: chain length and sparsity
 
+def update_share(before, after):
+    """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
+    in fp32, and at all once both are rounded to bf16 (where RL's sparsity was reported)."""
+    import torch
+    a = torch.load(before, map_location="cpu", weights_only=True)["model"]
+    b = torch.load(after, map_location="cpu", weights_only=True)["model"]
+    total = sum(v.numel() for v in a.values())
+    fp32 = sum(((b[k].float() - v.float()).abs() > 1e-5).sum().item() for k, v in a.items())
+    bf16 = sum((b[k].bfloat16() != v.bfloat16()).sum().item() for k, v in a.items())
+    return {"fp32": fp32 / total, "bf16": bf16 / total}
+
+
 def claim_c7(runs, window=10):
-    """runs: {seed: (RL metrics, summary.json of the RL run, summary of the SFT run or None)}."""
-    held, table = {}, ["| seed | length, first steps -> last steps | change | params changed > 1e-5, RL | "
-                       "same, SFT | held |", "|---|---|---|---|---|---|"]
+    """runs: {seed: (RL metrics, base checkpoint, RL checkpoint, SFT checkpoint of the same
+    number of steps)}."""
+    held, table = {}, ["| seed | length, first steps -> last steps | change | same, within the winning format | "
+                       "params changed, RL (fp32 > 1e-5 / bf16) | same, SFT | held |", "|---|---|---|---|---|---|---|"]
     changes = []
-    for seed, (metrics, rl_summary, sft_summary) in runs.items():
+    for seed, (metrics, base_ckpt, rl_ckpt, sft_ckpt) in runs.items():
         first = np.mean([m["length"] for m in metrics[:window]])
         last = np.mean([m["length"] for m in metrics[-window:]])
-        rl_share = rl_summary["update_share"]["1e-05"]
-        sft_share = sft_summary["update_share"]["1e-05"] if sft_summary else None
+        winner = max(metrics[-1]["formats"].items(), key=lambda kv: kv[1])[0]
+        within = lambda ms: np.mean([m["length_by_format"][winner] for m in ms
+                                     if winner in m.get("length_by_format", {})] or [float("nan")])
+        rl_share, sft_share = update_share(base_ckpt, rl_ckpt), update_share(base_ckpt, sft_ckpt)
         shorter = last < first
-        sparser = sft_share is not None and rl_share < sft_share
+        sparser = rl_share["bf16"] < sft_share["bf16"]
         held[seed] = bool(shorter and sparser)
         changes.append([last - first])
-        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {rl_share:.3f} | "
-                     f"{'-' if sft_share is None else f'{sft_share:.3f}'} | {'yes' if held[seed] else 'no'} |")
+        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {winner}: "
+                     f"{within(metrics[:window]):.1f} -> {within(metrics[-window:]):.1f} | "
+                     f"{rl_share['fp32']:.3f} / {rl_share['bf16']:.3f} | {sft_share['fp32']:.3f} / "
+                     f"{sft_share['bf16']:.3f} | {'yes' if held[seed] else 'no'} |")
     c, ci = paired_bootstrap(changes)
-    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps, and the "
-             "share of parameter entries that moved by more than 1e-5 (fp32 weights). Held on a "
-             "seed when chains got shorter and the RL update touched fewer entries than an SFT run "
-             "of the same length.", ""] + table
+    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps (all "
+             "samples, and the samples of the format that won), and the share of parameter entries "
+             "the update changed: by more than 1e-5 in fp32, and at all once rounded to bf16. The "
+             "SFT run is the self-distillation student (the base's own verified samples), trained "
+             "for as many steps as RL. Held on a seed when chains got shorter and the RL update "
+             "changed fewer bf16 entries than SFT.", ""] + table
     return Claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's", held,
                  f"length change {c:+.1f} tokens (seeds {min(x[0] for x in changes):+.1f} to "
                  f"{max(x[0] for x in changes):+.1f})", lines)
@@ -282,18 +301,23 @@ def claim_c3(students):
         g, b = student["groups"], base["groups"]
         acc = lambda gs: float(np.mean([x["pass_at_k"]["1"] for x in gs]))
         mean = lambda gs, f: float(np.mean([x[f] for x in gs if x[f] is not None])) if gs else float("nan")
-        id_acc = acc(axis_groups(g, "id"))
+
+        def level_balanced(groups):  # in distribution, every level weighs the same (as elsewhere)
+            return float(np.mean([np.mean([groups[k]["pass_at_k"]["1"] for k in groups
+                                           if k.startswith(f"id/{t}/")]) for t in C3_TASKS]))
+        id_acc = level_balanced(g)
         ok = id_acc >= NEAR_PERFECT
         for axis in ("id", "length", "composition", "format"):
             gs, bs = axis_groups(g, axis), axis_groups(b, axis)
             if not gs:
                 continue
-            a = acc(gs)
+            a = level_balanced(g) if axis == "id" else acc(gs)
+            base_a = level_balanced(b) if axis == "id" else acc(bs)
             fluent = mean(gs, "fluent_share_of_wrong")
             if axis != "id":
                 ok = ok and a <= SHARP_DROP * id_acc and fluent >= MOSTLY_FLUENT
                 drops.append([a - id_acc])
-            table.append(f"| {seed} | {axis} | {a:.3f} ({acc(bs):.3f}) | {mean(gs, 'well_formed'):.3f} | "
+            table.append(f"| {seed} | {axis} | {a:.3f} ({base_a:.3f}) | {mean(gs, 'well_formed'):.3f} | "
                          f"{mean(gs, 'well_formed_wrong'):.3f} | {fluent:.3f} | "
                          f"{mean(gs, 'steps_written_vs_required'):.3f} |")
         held[seed] = bool(ok)
@@ -305,7 +329,9 @@ def claim_c3(students):
                              f"{g[k]['fluent_share_of_wrong']:.3f} |")
     d, ci = paired_bootstrap(drops)
     lines = [f"The student: the base fine-tuned on oracle traces ({', '.join(C3_TASKS)}, one format "
-             "per task, the pretrained levels only). Held on a seed when its in-distribution pass@1 "
+             "per task, the pretrained levels only). In distribution, every level weighs the same; "
+             "the shifted axes have equally many problems per level or strength already. Held on a "
+             "seed when its in-distribution pass@1 "
              f"is at least {NEAR_PERFECT}, and on every shifted axis (longer inputs, unseen "
              f"composition, perturbed prompts) pass@1 is at most {SHARP_DROP:.0%} of it while at "
              f"least {MOSTLY_FLUENT:.0%} of the wrong answers are well-formed chains.", ""] + table + shift

@@ -51,7 +51,7 @@ class PretrainConfig:
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup: int = 100
-    decay: float = 1.0          # share of the post-warm-up steps spent decaying (the rest hold lr)
+    decay: float = 0.3          # share of the post-warm-up steps spent decaying (the rest hold lr)
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     # evaluation during training
@@ -89,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=lab.nonnegative_int)
     p.add_argument("--decay", type=lab.fraction,
                    help="share of the steps after warm-up spent in the cosine decay; before it the "
-                        "rate holds at --lr (1.0, the default for most presets: decay all the way)")
+                        "rate holds at --lr (default 0.3; 1.0: decay all the way)")
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
     p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
     p.add_argument("--eval-every", dest="eval_every", type=lab.positive_int)
@@ -187,15 +187,43 @@ def plot_loss(metrics, path, title):
     plt.close(fig)
 
 
+def distributed(device):
+    """(rank, world size, device) under torchrun (gloo on CPU, nccl on GPU); (0, 1, device) alone."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, device
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    if device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world_size, device
+
+
 def train(config, out, resume_from=None, quiet=False):
-    """Pretrain; returns the path of the final checkpoint."""
+    """Pretrain; returns the path of the final checkpoint.
+
+    Under torchrun every rank builds the same global batch and trains on its share of the rows;
+    DistributedDataParallel averages the gradients. The loss is summed over a rank's tokens and
+    divided by the global batch's token count, so the result equals a single process training
+    on the whole batch. Only rank 0 writes, evaluates and prints."""
     device = pick_device(config.device)
+    rank, world_size, device = distributed(device)
+    if config.batch_size % world_size:
+        raise lab.LabError(f"--batch-size {config.batch_size} must be a multiple of the number of "
+                           f"processes ({world_size})")
+    lead = rank == 0  # the one process that writes, evaluates and prints
+    quiet = quiet or not lead
     world = World(**config.world)
     tokenizer = CharTokenizer()
     torch.manual_seed(config.seed)
     model_config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=config.seq_len,
                              n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd)
     model = GPT(model_config).to(device)
+    net = model  # what the training step calls: the model, or its DDP wrapper
+    if world_size > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -213,14 +241,17 @@ def train(config, out, resume_from=None, quiet=False):
     examples = training_examples(world, tokenizer, data_rng)
     data_state = data_rng.getstate()  # the data position at the last completed step
     heldout = held_out_batch(world, tokenizer, config)
-    lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
     log_path = os.path.join(out, "metrics.jsonl")
-    if resume_from:  # drop log lines written after the checkpoint by a run that was killed
-        lab.trim_log(log_path, step)
-    log = lab.JsonlLog(log_path, append=resume_from is not None)
+    if lead:
+        lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
+        if resume_from:  # drop log lines written after the checkpoint by a run that was killed
+            lab.trim_log(log_path, step)
+    log = lab.JsonlLog(log_path if lead else os.devnull, append=resume_from is not None)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
     def checkpoint(finished):
+        if not lead:
+            return
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
             "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "config": dataclasses.asdict(config),
@@ -240,21 +271,26 @@ def train(config, out, resume_from=None, quiet=False):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
-            x, y = x.to(device), y.to(device)
+            targets = (y != -1).sum().item()  # of the global batch
+            rows = slice(rank * config.batch_size // world_size, (rank + 1) * config.batch_size // world_size)
+            x, y = x[rows].to(device), y[rows].to(device)
             with autocast(device):
-                _, loss = model(x, y)
+                _, loss_sum = net(x, y, loss_reduction="sum")
+            (loss_sum * world_size / targets).backward()  # DDP divides the summed gradients by world_size
+            loss = loss_sum.detach() / targets
+            if world_size > 1:
+                torch.distributed.all_reduce(loss)
             if not torch.isfinite(loss):
                 raise lab.LabError(f"loss became {loss.item()} at step {step}; the last good "
                                    f"checkpoint is kept. Try a lower --lr")
-            loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step, data_state = step + 1, data_rng.getstate()
-            tokens_seen += x.numel()
+            tokens_seen += x.numel() * world_size
             record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
                       "tokens_per_s": tokens_seen / (time.time() - started)}
-            if step % config.eval_every == 0 or step == config.steps:
+            if lead and (step % config.eval_every == 0 or step == config.steps):
                 record.update(evaluate(model, world, tokenizer, config, device, heldout))
                 if not quiet:
                     greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
@@ -274,9 +310,12 @@ def train(config, out, resume_from=None, quiet=False):
     bar.close()
     checkpoint(finished=True)
     log.close()
-    metrics = [m for m in map(lab.json.loads, open(os.path.join(out, "metrics.jsonl")))]
-    plot_loss(metrics, os.path.join(out, "loss.png"),
-              f"pretraining, preset {config.preset}, seed {config.seed}")
+    if lead:
+        metrics = [m for m in map(lab.json.loads, open(log_path))]
+        plot_loss(metrics, os.path.join(out, "loss.png"),
+                  f"pretraining, preset {config.preset}, seed {config.seed}")
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
     return ckpt_path
 
 
@@ -285,9 +324,12 @@ def main(argv=None):
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
     resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
-    print("config:", lab.json.dumps(dataclasses.asdict(config)))
+    lead = os.environ.get("RANK", "0") == "0"
+    if lead:
+        print("config:", lab.json.dumps(dataclasses.asdict(config)))
     path = train(config, out, resume_from)
-    print(f"checkpoint: {path}")
+    if lead:
+        print(f"checkpoint: {path}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,13 @@ def parse_args(argv=None):
     p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
     p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
     p.add_argument("--difficulty-weights", help="per-level weights, e.g. addition=1:1:2:2:3:1")
+    p.add_argument("--n-layer", dest="n_layer", type=lab.positive_int, help="model size: layers")
+    p.add_argument("--n-embd", dest="n_embd", type=lab.positive_int, help="model size: width")
+    p.add_argument("--n-head", dest="n_head", type=lab.positive_int, help="model size: attention heads")
+    p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RLVR steps of every RL run")
+    p.add_argument("--rl-lr", dest="rl_lr", type=lab.positive_float, help="RLVR learning rate")
+    p.add_argument("--group", type=lab.positive_int, help="RLVR samples per prompt")
+    p.add_argument("--prompts", type=lab.positive_int, help="RLVR prompts per step")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
     p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
                    + ",".join(CLAIMS) + "); only the stages they need are run")
@@ -72,14 +79,25 @@ def pretrain_config(args, seed):
     ns = pretrain.parse_args(["--preset", args.preset, "--seed", str(seed)]
                              + (["--device", args.device] if args.device else []))
     ns.tasks, ns.format_mix, ns.difficulty_weights = args.tasks, args.format_mix, args.difficulty_weights
+    ns.n_layer, ns.n_embd, ns.n_head = args.n_layer, args.n_embd, args.n_head
     return pretrain.config_from_args(ns)
+
+
+MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
+RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts"}
+
+
+def rl_overrides(args):
+    """The RL settings given on the command line, as RLConfig fields."""
+    return {field: getattr(args, opt) for opt, field in RL_OPTIONS.items() if getattr(args, opt) is not None}
 
 
 def base_model(args, seed, timings):
     """Pretrain (or reuse) the base model of one seed; returns its checkpoint path."""
     config = pretrain_config(args, seed)
     name = f"seed{seed}"
-    if config.world != pretrain.PRESETS[args.preset].world:  # world changed: own dir
+    if dataclasses.asdict(config) != dataclasses.asdict(dataclasses.replace(
+            pretrain.PRESETS[args.preset], seed=seed, device=config.device)):  # changed: own dir
         name += "-" + lab.config_hash(dataclasses.asdict(config))
     out = os.path.join("runs", args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
@@ -124,9 +142,13 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
     run with the same settings; returns its output directory."""
     module = {"rlvr": rlvr, "distill": distill}[stage]
-    config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt, **changes)
+    overrides = rl_overrides(args) if stage == "rlvr" else {}
+    config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt,
+                                 **{**overrides, **changes})
     if args.device:
         config.device = args.device
+    if overrides:
+        suffix += "-" + lab.config_hash(overrides)
     out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     if not args.fresh and finished_with(out, dataclasses.asdict(config), after=base_ckpt):
         print(f"[seed {seed}] reusing the {stage} run in {out}")
@@ -224,9 +246,11 @@ def plot_formats(world, metrics_by_seed, path):
 
 
 def world_options(args):
-    """The world options given on the command line, as they would be typed."""
+    """The world, model and RL options given on the command line, as they would be typed: a run
+    with any of them writes its own report (runs/<preset>/variant-<hash>/)."""
     return "".join(f" --{o.replace('_', '-')} {getattr(args, o)}"
-                   for o in ("tasks", "format_mix", "difficulty_weights") if getattr(args, o))
+                   for o in ("tasks", "format_mix", "difficulty_weights", *MODEL_OPTIONS, *RL_OPTIONS)
+                   if getattr(args, o) is not None)
 
 
 def claim_sections(found):
@@ -348,8 +372,11 @@ class SeedRuns:
                                        + (["--mode", "distill-rl"] if name == "distill-rl"
                                           else ["--mode", "select", "--selection", name]))
             d, rl, source = curriculum.configs(ns)
+            overrides = rl_overrides(self.args)
+            rl = dataclasses.replace(rl, **overrides)
             out = os.path.join("runs", self.args.preset, "curriculum",
-                               os.path.basename(os.path.dirname(self.base)) + "-" + name)
+                               os.path.basename(os.path.dirname(self.base)) + "-" + name
+                               + ("-" + lab.config_hash(overrides) if overrides else ""))
             expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
             if not self.args.fresh and finished_with(os.path.join(out, "rlvr"), dataclasses.asdict(expected),
                                                      after=self.base):
@@ -370,7 +397,8 @@ def post_training(args, base_results, timings, out_dir):
     world = pretrain_config(args, next(iter(base_results))).world
     from data.world import World
     top = World(**world).max_level("addition")
-    short = min(KL_STEPS[args.preset], rlvr.PRESETS[args.preset].steps)
+    rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
+    short = min(KL_STEPS[args.preset], rl_steps)
     found = []
     if "C1" in want:
         found.append(claims.claim_c1({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}, top))
@@ -417,11 +445,10 @@ def post_training(args, base_results, timings, out_dir):
             sel = {"uniform": r.rl()}
             sel.update({name: r.curriculum(name) for name in ("easy", "hard", "edge")})
             arms[s] = {name: (r.base_eval, r.evaluated(d), rl_logs(d)[0]) for name, d in sel.items()}
-        found.append(claims.claim_c6(arms, rlvr.PRESETS[args.preset].steps))
+        found.append(claims.claim_c6(arms, rl_steps))
     if "C7" in want:
-        found.append(claims.claim_c7({s: (*rl_logs(r.rl()),
-                                          lab.read_json(os.path.join(r.stage("distill", "-self", teacher="self"),
-                                                                     "summary.json")))
+        found.append(claims.claim_c7({s: (rl_logs(r.rl())[0], r.base, os.path.join(r.rl(), "ckpt.pt"),
+                                          os.path.join(r.stage("distill", "-self", teacher="self"), "ckpt.pt"))
                                       for s, r in per_seed.items()}))
     if "C8" in want:
         found.append(claims.claim_c8({s: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()),

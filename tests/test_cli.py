@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+import curriculum
 import distill
 import eval as evaluation
 import lab
@@ -101,6 +102,12 @@ CASES = [
     (reproduce.main, ["--seeds", "-1"]),
     (reproduce.main, ["--preset", "enormous"]),
     (reproduce.main, ["--format-mix", "column=-1"]),
+    (reproduce.main, ["--only", "C10"]),
+    (reproduce.main, ["--only", ","]),
+    (reproduce.main, ["--rl-steps", "0"]),
+    (curriculum.main, ["--selection", "hardest"]),
+    (curriculum.main, ["--mode", "both"]),
+    (curriculum.main, ["--base", "{d}/missing.pt", "--mode", "select"]),
 ]
 
 
@@ -123,6 +130,6 @@ def test_a_bad_option_from_the_shell_prints_no_traceback(files):
 
 
 def test_help_works_for_every_script():
-    for script in ("pretrain.py", "eval.py", "rlvr.py", "distill.py", "reproduce.py", "bench.py"):
+    for script in ("pretrain.py", "eval.py", "rlvr.py", "distill.py", "curriculum.py", "reproduce.py", "bench.py"):
         run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 0 and "usage" in run.stdout

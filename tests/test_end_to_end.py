@@ -73,6 +73,8 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     assert "reusing the evaluation" in again
     report = (tiny_run / "runs" / "tiny" / "REPORT.md").read_text()
     assert "## The base model" in report and "id/addition/6" in report
+    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+        assert f"| {claim} |" in report and f"### {claim}:" in report
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
 
 
@@ -91,6 +93,22 @@ def test_a_changed_world_gets_its_own_base_model_and_report(tiny_run):
         cwd=tiny_run)
     variants = list((tiny_run / "runs" / "tiny").glob("variant-*/REPORT.md"))
     assert len(variants) == 1 and "--format-mix column=0.8,chunk=0.1,direct=0.1" in variants[0].read_text()
-    assert len(list((tiny_run / "runs" / "tiny" / "pretrain").glob("seed0-*"))) == 1
+    mixes = [json.load(open(d / "config.json"))["world"]["format_mix"]["column"]
+             for d in (tiny_run / "runs" / "tiny" / "pretrain").glob("seed0-*")]
+    assert 0.8 in mixes  # its own base model (beside the one C2 pretrains on another mix)
     if before is not None:
         assert main_report.read_text() == before
+
+
+def claims_part(report):
+    """The report from the claims to the stage times (the wall-clock lines differ between runs)."""
+    return report.split("## Claims")[1].split("## Stage times")[0]
+
+
+def test_the_whole_study_twice_gives_identical_numbers(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        run("reproduce.py", "--preset", "tiny", "--only", "C1,C2,C4", cwd=tmp_path / name)
+    a = (tmp_path / "a" / "runs" / "tiny" / "REPORT.md").read_text()
+    b = (tmp_path / "b" / "runs" / "tiny" / "REPORT.md").read_text()
+    assert "### C1:" in a and claims_part(a) == claims_part(b)
