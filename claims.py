@@ -534,3 +534,37 @@ def claim_c9(arms):
              "|---|---|---|---|---|", *rows]
     return Claim("C9", "RLVR mostly elicits: one problem or a spurious reward recovers much of the gain",
                  held, f"held on {sum(held.values())} seeds", lines)
+
+
+def plot_c1(pairs, path):
+    """pass@k of base (dashed) and RL (solid) on in-distribution addition, mean over seeds: all
+    levels weighted equally (left) and level by level (right)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    curves = {}  # (model, level) -> list over seeds of {k: pass@k}
+    for base_dir, rl_dir in pairs.values():
+        for model, d in (("base", base_dir), ("RLVR", rl_dir)):
+            recs = load_predictions(d)
+            n = min(len(r["correct"]) for r in recs.values())
+            for level in sorted({r["level"] for r in recs.values()}):
+                rs = [r for r in recs.values() if r["level"] == level]
+                curves.setdefault((model, level), []).append(
+                    {k: np.mean([pass_at_k(n, sum(r["correct"][:n]), k) for r in rs]) for k in ks_for(n)})
+    levels = sorted({lvl for _, lvl in curves})
+    ks = sorted(next(iter(curves.values()))[0])
+    mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    for model, style in (("base", "--"), ("RLVR", "-")):
+        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o", label=model)
+        for i, lvl in enumerate(levels):
+            bx.plot(ks, mean(model, lvl), style, color=f"C{i}", label=f"{lvl} digits" if model == "RLVR" else None)
+    for a, title in ((ax, f"all levels, weighted equally ({len(pairs)} seeds)"),
+                     (bx, "by level: base dashed, RLVR solid")):
+        a.set(xscale="log", xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
+        a.set_xscale("log", base=2)
+        a.legend(fontsize=8)
+    fig.suptitle("C1: in-distribution addition, base vs RLVR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -316,7 +316,13 @@ def write_report(args, results, found, timings, started):
               f"python eval.py --preset {args.preset} --checkpoint {os.path.join(os.path.dirname(first_dir), 'ckpt.pt')}",
               "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {sec:.0f} |" for name, sec in timings] or ["| (all stages reused) | 0 |"]
-    path = os.path.join(out_dir, "REPORT.md")
+    # a partial study (some claims, or other seeds) gets its own file beside the full report
+    name = "REPORT"
+    if list(args.only) != list(CLAIMS):
+        name += "-" + "-".join(args.only)
+    if args.seeds != list(range(DEFAULT_SEEDS[args.preset])):
+        name += "-seeds-" + "-".join(map(str, args.seeds))
+    path = os.path.join(out_dir, name + ".md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
@@ -401,11 +407,9 @@ def post_training(args, base_results, timings, out_dir):
     short = min(KL_STEPS[args.preset], rl_steps)
     found = []
     if "C1" in want:
-        found.append(claims.claim_c1({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}, top))
-        first = next(iter(per_seed.values()))
-        evaluation.plot_pass_at_k({"base": lab.read_json(os.path.join(first.base_eval, "metrics.json")),
-                                   "RLVR": lab.read_json(os.path.join(first.evaluated(first.rl()), "metrics.json"))},
-                                  os.path.join(out_dir, "c1_pass_at_k.png"), by_level=True)
+        pairs = {s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}
+        found.append(claims.claim_c1(pairs, top))
+        claims.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"))
         found[-1].plots.append("c1_pass_at_k.png")
     if "C2" in want:
         runs = {s: (rl_logs(r.rl())[0], rl_logs(r.rl_variant("kl", beta=KL_BETA, steps=short))[0], KL_BETA)

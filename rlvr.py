@@ -273,35 +273,49 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
     return loss, clip_frac, kl
 
 
+MICRO_BATCH = 128  # rows per forward/backward pass: bounds memory, leaves the update unchanged
+
+
 def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, device):
     """`config.updates` optimizer steps on one batch of rollouts x, y with advantages adv (one
-    per row). Returns the loss, gradient norm, clip fraction, KL and entropy of the last update."""
+    per row). Gradients are accumulated over micro-batches of rows; since the loss is a sum over
+    tokens divided by a fixed `denominator`, this gives the same update as one big batch.
+    Returns the loss, gradient norm, clip fraction, KL and entropy of the last update."""
     policy.train()
-    mask = (y != -1).float()
-    ref_logp = None
+    chunks = [slice(i, i + MICRO_BATCH) for i in range(0, len(x), MICRO_BATCH)]
+    tokens = (y != -1).sum().item()
+    ref = [None] * len(chunks)
     if reference is not None:
         with torch.no_grad():
-            ref_logp, _ = token_logprobs(reference, x, y, device)
-    old_logp, out = None, {}
+            ref = [token_logprobs(reference, x[c], y[c], device)[0] for c in chunks]
+    old, out = [None] * len(chunks), {}
     for _ in range(config.updates):
-        logp, logits = token_logprobs(policy, x, y, device)
-        if old_logp is None:  # the sampling policy: the ratio is 1 on the first update
-            old_logp = logp.detach()
-            with torch.no_grad():
-                lp = F.log_softmax(logits.float(), -1)
-                entropy = -(lp.exp() * lp).sum(-1)
-                out["entropy"] = ((entropy * mask).sum() / mask.sum()).item()
-        loss, clip_frac, kl = grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator)
-        if not torch.isfinite(loss):
-            raise lab.LabError(f"loss became {loss.item()}")
-        loss.backward()
+        total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0}
+        for j, c in enumerate(chunks):
+            mask = (y[c] != -1).float()
+            logp, logits = token_logprobs(policy, x[c], y[c], device)
+            if old[j] is None:  # the sampling policy: the ratio is 1 on the first update
+                old[j] = logp.detach()
+                with torch.no_grad():
+                    lp = F.log_softmax(logits.float(), -1)
+                    total["entropy"] += (-(lp.exp() * lp).sum(-1) * mask).sum().item()
+            loss, clip_frac, kl = grpo_loss(logp, old[j], ref[j], adv[c], mask, config, denominator)
+            if not torch.isfinite(loss):
+                raise lab.LabError(f"loss became {loss.item()}")
+            loss.backward()
+            n = mask.sum().item()
+            total["loss"] += loss.item()
+            total["clip"] += clip_frac.item() * n
+            total["kl"] += kl.item() * n if kl is not None else 0.0
+        if "entropy" not in out:
+            out["entropy"] = total["entropy"] / tokens
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
         if not torch.isfinite(grad_norm):
             raise lab.LabError(f"gradient norm became {grad_norm.item()}")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        out.update(loss=loss.item(), grad_norm=grad_norm.item(), clip_frac=clip_frac.item(),
-                   kl=None if kl is None else kl.item())
+        out.update(loss=total["loss"], grad_norm=grad_norm.item(), clip_frac=total["clip"] / tokens,
+                   kl=total["kl"] / tokens if reference is not None else None)
     return out
 
 
@@ -309,7 +323,7 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts)."""
     P, G = len(problems), config.group
     outputs = lab.generate(policy, tokenizer, problems, G, config.temperature, generator,
-                           batch_rows=1024, max_new_tokens=config.max_new_tokens or None,
+                           batch_rows=512, max_new_tokens=config.max_new_tokens or None,
                            with_ids=True)
     flat = [(prob, text, fin, ids) for prob, outs in zip(problems, outputs) for text, fin, ids in outs]
     verdicts = [verify(prob, text) for prob, text, _, _ in flat]

@@ -109,6 +109,6 @@ def test_the_whole_study_twice_gives_identical_numbers(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         run("reproduce.py", "--preset", "tiny", "--only", "C1,C2,C4", cwd=tmp_path / name)
-    a = (tmp_path / "a" / "runs" / "tiny" / "REPORT.md").read_text()
-    b = (tmp_path / "b" / "runs" / "tiny" / "REPORT.md").read_text()
+    a = (tmp_path / "a" / "runs" / "tiny" / "REPORT-C1-C2-C4.md").read_text()
+    b = (tmp_path / "b" / "runs" / "tiny" / "REPORT-C1-C2-C4.md").read_text()
     assert "### C1:" in a and claims_part(a) == claims_part(b)
