@@ -281,7 +281,7 @@ def train(config, out, resume_from=None, quiet=False):
             if world_size > 1:
                 torch.distributed.all_reduce(loss)
             if not torch.isfinite(loss):
-                raise lab.LabError(f"loss became {loss.item()} at step {step}; the last good "
+                raise lab.LabError(f"loss became {loss.item()} at step {step + 1}; the last good "
                                    f"checkpoint is kept. Try a lower --lr")
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()

@@ -276,21 +276,24 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
 MICRO_BATCH = 128  # rows per forward/backward pass: bounds memory, leaves the update unchanged
 
 
-def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, device):
+def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, device, ranks=None):
     """`config.updates` optimizer steps on one batch of rollouts x, y with advantages adv (one
     per row). Gradients are accumulated over micro-batches of rows; since the loss is a sum over
-    tokens divided by a fixed `denominator`, this gives the same update as one big batch.
-    Returns the loss, gradient norm, clip fraction, KL and entropy of the last update."""
+    tokens divided by a fixed `denominator`, this gives the same update as one big batch, and
+    summing the gradients of several processes (`ranks`) the update of all their rows.
+    x may be None: a process with no rows still joins the sum. Returns the loss, gradient norm,
+    clip fraction, KL and entropy of the last update."""
     policy.train()
-    chunks = [slice(i, i + MICRO_BATCH) for i in range(0, len(x), MICRO_BATCH)]
-    tokens = (y != -1).sum().item()
+    ranks = ranks or Ranks()
+    rows = 0 if x is None else len(x)
+    chunks = [slice(i, i + MICRO_BATCH) for i in range(0, rows, MICRO_BATCH)]
     ref = [None] * len(chunks)
     if reference is not None:
         with torch.no_grad():
             ref = [token_logprobs(reference, x[c], y[c], device)[0] for c in chunks]
     old, out = [None] * len(chunks), {}
     for _ in range(config.updates):
-        total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0}
+        total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0}
         for j, c in enumerate(chunks):
             mask = (y[c] != -1).float()
             logp, logits = token_logprobs(policy, x[c], y[c], device)
@@ -304,9 +307,13 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
                 raise lab.LabError(f"loss became {loss.item()}")
             loss.backward()
             n = mask.sum().item()
+            total["tokens"] += n
             total["loss"] += loss.item()
             total["clip"] += clip_frac.item() * n
             total["kl"] += kl.item() * n if kl is not None else 0.0
+        ranks.sum_gradients(policy)
+        total = {k: sum(t[k] for t in ranks.gather(total)) for k in total}
+        tokens = max(total["tokens"], 1.0)
         if "entropy" not in out:
             out["entropy"] = total["entropy"] / tokens
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
@@ -319,52 +326,89 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     return out
 
 
-def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator, reward_rng, device):
-    """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts)."""
-    P, G = len(problems), config.group
-    outputs = lab.generate(policy, tokenizer, problems, G, config.temperature, generator,
+class Ranks:
+    """This process's place among the data-parallel processes (rank 0 of 1 when alone), and the
+    few collective operations an RL step needs."""
+
+    def __init__(self, rank=0, size=1):
+        self.rank, self.size = rank, size
+
+    def gather(self, obj):
+        """[obj of rank 0, obj of rank 1, ...]."""
+        if self.size == 1:
+            return [obj]
+        out = [None] * self.size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def sum_gradients(self, model):
+        if self.size == 1:
+            return
+        for p in model.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
+
+
+def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator, reward_rng, device,
+            ranks=Ranks()):
+    """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts).
+
+    With several processes each samples the groups of its share of the prompts (whole groups, so
+    group statistics are exact); the loss normaliser counts the tokens of all processes and the
+    gradients are summed across them, so the update is the one of the whole batch."""
+    G = config.group
+    mine = list(range(ranks.rank, len(problems), ranks.size))  # this process's prompts
+    local = [problems[i] for i in mine]
+    outputs = lab.generate(policy, tokenizer, local, G, config.temperature, generator,
                            batch_rows=512, max_new_tokens=config.max_new_tokens or None,
                            with_ids=True)
-    flat = [(prob, text, fin, ids) for prob, outs in zip(problems, outputs) for text, fin, ids in outs]
+    flat = [(prob, text, fin, ids) for prob, outs in zip(local, outputs) for text, fin, ids in outs]
     verdicts = [verify(prob, text) for prob, text, _, _ in flat]
     rewards = torch.tensor([reward_of(v, fin, config.reward, reward_rng)
-                            for v, (_, _, fin, _) in zip(verdicts, flat)]).view(P, G)
+                            for v, (_, _, fin, _) in zip(verdicts, flat)]).view(len(local), G)
     if not torch.isfinite(rewards).all():
         raise lab.LabError("a reward is not finite")
     adv = group_advantages(rewards, config.scale_std).view(-1)
-    zero_var = (rewards.std(1) == 0)
-    prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
-    lengths = torch.tensor([len(ids) + fin for _, _, fin, ids in flat], dtype=torch.float)
+    lengths = [len(ids) + fin for _, _, fin, ids in flat]
+    correct = [bool(v.correct and fin) for v, (_, _, fin, _) in zip(verdicts, flat)]
+    # what every process needs to know about every sample: for the normaliser and the log
+    summary = [(i, prob.difficulty, r, c, fin, v.format or "unknown", n)
+               for i, (prob, _, fin, _), r, c, v, n in zip([i for i in mine for _ in range(G)], flat,
+                                                           rewards.view(-1).tolist(), correct, verdicts, lengths)]
+    everything = sorted((x for part in ranks.gather(summary) for x in part), key=lambda x: x[0])
     # the normaliser counts every completion token of the batch, zero-variance groups included
     if config.loss_norm == "tokens":
-        denominator = lengths.sum().item()
+        denominator = float(sum(x[6] for x in everything))
     else:
         budget = config.max_new_tokens or max(lab.completion_budget(p) for p in problems)
-        denominator = float(P * G * budget)
-    # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
-    keep = [i for i in range(P * G) if adv[i] != 0 or config.beta > 0]
-    record = {"reward": rewards.mean().item(), "reward_std": rewards.std().item(),
-              "accuracy": sum(v.correct and fin for v, (_, _, fin, _) in zip(verdicts, flat)) / len(flat),
-              "zero_variance_groups": zero_var.float().mean().item(),
-              "length": lengths.mean().item(), "truncated": 1 - sum(f for _, _, f, _ in flat) / len(flat),
-              "formats": dict(Counter(v.format or "unknown" for v in verdicts)),
+        denominator = float(len(problems) * G * budget)
+    all_rewards = torch.tensor([x[2] for x in everything]).view(len(problems), G)
+    record = {"reward": all_rewards.mean().item(), "reward_std": all_rewards.std().item(),
+              "accuracy": sum(x[3] for x in everything) / len(everything),
+              "zero_variance_groups": (all_rewards.std(1) == 0).float().mean().item(),
+              "length": sum(x[6] for x in everything) / len(everything),
+              "truncated": 1 - sum(x[4] for x in everything) / len(everything),
               "loss": 0.0, "grad_norm": 0.0, "entropy": None, "kl": None, "clip_frac": 0.0}
-    record["formats"] = {f: c / len(flat) for f, c in sorted(record["formats"].items())}
-    by_format = {}
-    for v, length in zip(verdicts, lengths.tolist()):
-        by_format.setdefault(v.format or "unknown", []).append(length)
+    formats = Counter(x[5] for x in everything)
+    record["formats"] = {f: c / len(everything) for f, c in sorted(formats.items())}
+    by_format, levels = {}, {}
+    for x in everything:
+        by_format.setdefault(x[5], []).append(x[6])
+        levels.setdefault(x[1], []).append(x[3])
     record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
-    if keep:
-        x, y = rollout_tensors(tokenizer, [prompt_ids[i] for i in keep],
-                               [flat[i][3] for i in keep], [flat[i][2] for i in keep], device)
-        record.update(policy_update(policy, reference, optimizer, x, y, adv[keep].to(device),
-                                    config, denominator, device))
-    levels = {}
-    for (prob, _, fin, _), v in zip(flat, verdicts):
-        levels.setdefault(prob.difficulty, []).append(v.correct and fin)
     record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
-    return record, [(prob, text, r, bool(v.correct and fin)) for (prob, text, fin, _), r, v
-                    in zip(flat, rewards.view(-1).tolist(), verdicts)]
+    # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
+    keep = [i for i in range(len(flat)) if adv[i] != 0 or config.beta > 0]
+    prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
+    if any(ranks.gather(bool(keep))):  # every process takes part in the update, even with no rows
+        x, y = rollout_tensors(tokenizer, [prompt_ids[i] for i in keep], [flat[i][3] for i in keep],
+                               [flat[i][2] for i in keep], device) if keep else (None, None)
+        record.update(policy_update(policy, reference, optimizer, x, y, adv[keep].to(device),
+                                    config, denominator, device, ranks))
+    rollouts = [(prob, text, r, c) for (prob, text, _, _), r, c in zip(flat, rewards.view(-1).tolist(), correct)]
+    all_correct = torch.tensor([x[3] for x in everything]).view(len(problems), G)
+    return record, rollouts, all_correct
 
 
 # ---------------------------------------------------------------- what changed
@@ -411,7 +455,14 @@ def plot_run(metrics, path, title):
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
     source: a ProblemSource class (default: fresh problems or a fixed pool)."""
-    device = pick_device(config.device)
+    from pretrain import distributed
+    rank, size, device = distributed(pick_device(config.device))
+    ranks = Ranks(rank, size)
+    if config.prompts % size:
+        raise lab.LabError(f"--prompts {config.prompts} must be a multiple of the number of "
+                           f"processes ({size})")
+    lead = rank == 0  # the one process that writes and prints
+    quiet = quiet or not lead
     tokenizer = CharTokenizer()
     base = load_checkpoint(config.base, tokenizer.spec())
     if base.get("finished") is False:
@@ -430,8 +481,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=(0.9, 0.95),
                                   weight_decay=config.weight_decay)
     source = (source or ProblemSource)(config, world, levels, f"rlvr:{config.seed}")
-    reward_rng = random.Random(f"rlvr-reward:{config.seed}")
-    generator = torch.Generator(device=device).manual_seed(config.seed)
+    # each process samples its own prompts with its own random streams (rank 0: as when alone)
+    reward_rng = random.Random(f"rlvr-reward:{config.seed}" + (f":{rank}" if rank else ""))
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1000 * rank)
     step = 0
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
@@ -439,24 +491,31 @@ def train(config, out, resume_from=None, quiet=False, source=None):
         optimizer.load_state_dict(payload["optimizer"])
         step = payload["step"]
         source.load(payload["rng"]["data"])
-        reward_rng.setstate(payload["rng"]["reward"])
-        generator.set_state(payload["rng"]["sample"])
-    lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
+        if len(payload["rng"]["sample"]) != size:
+            raise lab.LabError(f"{resume_from} was saved by {len(payload['rng']['sample'])} "
+                               f"process(es); resume it with as many")
+        reward_rng.setstate(payload["rng"]["reward"][rank])
+        generator.set_state(payload["rng"]["sample"][rank])
     log_path = os.path.join(out, "metrics.jsonl")
-    if resume_from:
-        lab.trim_log(log_path, step)
-    log = lab.JsonlLog(log_path, append=resume_from is not None)
-    samples_file = open(os.path.join(out, "samples.txt"), "a" if resume_from else "w")
+    if lead:
+        lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
+        if resume_from:
+            lab.trim_log(log_path, step)
+    log = lab.JsonlLog(log_path if lead else os.devnull, append=resume_from is not None)
+    samples_file = open(os.path.join(out, "samples.txt") if lead else os.devnull,
+                        "a" if resume_from else "w")
     ckpt_path = os.path.join(out, "ckpt.pt")
 
     def checkpoint(finished):
+        rng = {"data": source.state(), "reward": ranks.gather(reward_rng.getstate()),
+               "sample": ranks.gather(generator.get_state())}  # every process's streams
+        if not lead:
+            return
         save_checkpoint(ckpt_path, {
             "model": policy.state_dict(), "model_config": base["model_config"],
             "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr",
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
-            "step": step, "finished": finished,
-            "rng": {"data": source.state(), "reward": reward_rng.getstate(),
-                    "sample": generator.get_state()}})
+            "step": step, "finished": finished, "rng": rng})
 
     if not quiet:
         print(f"RLVR (GRPO) on {device}: {config.steps} steps x {config.prompts} prompts x "
@@ -470,9 +529,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
         while step < config.steps:
             problems = source.draw()
             try:
-                record, rollouts = rl_step(policy, reference, optimizer, problems, config,
-                                           tokenizer, generator, reward_rng, device)
-                source.observe(problems, torch.tensor([c for *_, c in rollouts]).view(len(problems), -1))
+                record, rollouts, correct = rl_step(policy, reference, optimizer, problems, config,
+                                                    tokenizer, generator, reward_rng, device, ranks)
+                source.observe(problems, correct)
             except lab.LabError as e:
                 raise lab.LabError(f"{e} at RL step {step + 1}; the last good checkpoint "
                                    f"{ckpt_path} is kept. Try a lower --lr") from None
@@ -496,20 +555,25 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        checkpoint(finished=False)
+        if size == 1:  # several processes cannot agree on a state mid-step: keep the last checkpoint
+            checkpoint(finished=False)
         log.close()
-        print(f"\ninterrupted at RL step {step}; checkpoint saved to {ckpt_path}. "
-              f"Continue with the same options and --resume.", file=sys.stderr)
+        if lead:
+            print(f"\ninterrupted at RL step {step}; checkpoint in {ckpt_path}. "
+                  f"Continue with the same options and --resume.", file=sys.stderr)
         sys.exit(130)
     bar.close()
     checkpoint(finished=True)
     log.close()
     samples_file.close()
-    metrics = [lab.json.loads(line) for line in open(log_path)]
-    lab.write_json(os.path.join(out, "summary.json"), {
-        "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
-        "final_formats": metrics[-1]["formats"] if metrics else {}})
-    plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
+    if lead:
+        metrics = [lab.json.loads(line) for line in open(log_path)]
+        lab.write_json(os.path.join(out, "summary.json"), {
+            "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
+            "final_formats": metrics[-1]["formats"] if metrics else {}})
+        plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
+    if size > 1:
+        torch.distributed.destroy_process_group()
     return ckpt_path
 
 
@@ -519,7 +583,8 @@ def main(argv=None):
     out = args.out or default_out(config.preset, config.seed)
     resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
     path = train(config, out, resume_from)
-    print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""A run killed with SIGKILL resumes to the same result; a crash during a save keeps the previous
+checkpoint; a loss or reward that is not finite stops the run with the step, keeping the last
+good checkpoint."""
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import lab
+import model as model_module
+import pretrain
+import rlvr
+from model import load_checkpoint, save_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--preset", "tiny", "--steps", "30", "--eval-every", "10", "--eval-per-level", "1"]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = subprocess.run([sys.executable, "pretrain.py", *ARGS, "--out", str(tmp_path / "full")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr[-2000:]
+    killed = subprocess.Popen([sys.executable, "pretrain.py", *ARGS, "--out", str(tmp_path / "killed")],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it after its step-10 checkpoint, before the end
+        if log.exists() and len(log.read_text().splitlines()) >= 13:
+            break
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    saved = load_checkpoint(str(tmp_path / "killed" / "ckpt.pt"))
+    assert not saved["finished"] and saved["step"] in (10, 20)
+    resumed = subprocess.run([sys.executable, "pretrain.py", *ARGS, "--out", str(tmp_path / "killed"),
+                              "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_checkpoint(str(tmp_path / "full" / "ckpt.pt"))
+    b = load_checkpoint(str(tmp_path / "killed" / "ckpt.pt"))
+    assert b["finished"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    losses = lambda d: [json.loads(line)["loss"] for line in open(tmp_path / d / "metrics.jsonl")]
+    assert losses("full") == losses("killed")
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = str(tmp_path / "ckpt.pt")
+    save_checkpoint(path, {"model": {"w": torch.ones(3)}, "model_config": {}, "step": 1})
+
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "model_config": {}, "step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_a_nan_loss_stops_pretraining_with_its_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    config = dataclasses.replace(pretrain.PRESETS["tiny"], steps=30, eval_every=10, eval_per_level=1,
+                                 device="cpu")
+    real, calls = model_module.F.cross_entropy, {"n": 0}
+
+    def poisoned(*args, **kwargs):  # training steps 1-14 are fine, step 15 gives NaN
+        loss = real(*args, **kwargs)
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] > 15 else loss  # (+1 call: the held-out loss)
+    monkeypatch.setattr(model_module.F, "cross_entropy", poisoned)
+    with pytest.raises(lab.LabError) as info:
+        pretrain.train(config, str(tmp_path), quiet=True)
+    assert "step 15" in str(info.value) and "checkpoint is kept" in str(info.value)
+    assert load_checkpoint(str(tmp_path / "ckpt.pt"))["step"] == 10
+
+
+def test_a_nan_reward_stops_rlvr_with_its_step(tmp_path, monkeypatch):
+    base = pretrain.train(dataclasses.replace(pretrain.PRESETS["tiny"], steps=10, device="cpu"),
+                          str(tmp_path / "base"), quiet=True)
+    config = dataclasses.replace(rlvr.PRESETS["tiny"], base=base, steps=3, device="cpu")
+    monkeypatch.setattr(rlvr, "reward_of", lambda *args: float("nan"))
+    (tmp_path / "rl").mkdir()
+    with pytest.raises(lab.LabError) as info:
+        rlvr.train(config, str(tmp_path / "rl"), quiet=True)
+    assert "RL step 1" in str(info.value) and "not finite" in str(info.value)
