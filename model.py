@@ -340,6 +340,9 @@ def model_from_checkpoint(payload, device="cpu"):
         model = GPT(GPTConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
     except (TypeError, RuntimeError) as e:
-        raise CheckpointError(f"checkpoint weights do not fit its model config: {str(e)[:120]}") from None
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = next((line for line in lines if "mismatch" in line or "Missing" in line), lines[0] if lines else "")
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({detail[:140]}); "
+                              "the file is damaged or from another version: retrain it") from None
     return model.to(device)
 

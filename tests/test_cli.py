@@ -32,6 +32,7 @@ def files(tmp_path_factory):
     (d / "empty.pt").write_bytes(b"")
     save_checkpoint(str(d / "other_tokenizer.pt"), {**payload, "tokenizer": {"kind": "bpe"}})
     save_checkpoint(str(d / "no_world.pt"), {k: v for k, v in payload.items() if k != "world"})
+    save_checkpoint(str(d / "other_size.pt"), {**payload, "model_config": {**payload["model_config"], "n_embd": 32}})
     other = d / "other_run"
     other.mkdir()
     (other / "config.json").write_text('{"preset": "tiny", "steps": 1}')
@@ -67,6 +68,8 @@ CASES = [
     (evaluation.main, ["--checkpoint", "{d}/empty.pt"]),
     (evaluation.main, ["--checkpoint", "{d}/other_tokenizer.pt"]),
     (evaluation.main, ["--checkpoint", "{d}/no_world.pt"]),
+    (evaluation.main, ["--checkpoint", "{d}/other_size.pt"]),
+    (rlvr.main, ["--base", "{d}/other_size.pt", "--out", "{d}/rl_size"]),
     (evaluation.main, ["--checkpoint", "{d}/good.pt", "--prompt", "12é+3"]),
     (evaluation.main, ["--checkpoint", "{d}/good.pt", "--prompt", "HELLO"]),
     (evaluation.main, ["--splits", "nope"]),
