@@ -378,14 +378,18 @@ class SeedRuns:
                                        + (["--mode", "distill-rl"] if name == "distill-rl"
                                           else ["--mode", "select", "--selection", name]))
             d, rl, source = curriculum.configs(ns)
+            if d is not None:  # the same student as the distill arm of C3, C4, C5 and C8
+                d = dataclasses.replace(d, tasks=list(claims.C3_TASKS))
             overrides = rl_overrides(self.args)
             rl = dataclasses.replace(rl, **overrides)
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else ""))
             expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
-            if not self.args.fresh and finished_with(os.path.join(out, "rlvr"), dataclasses.asdict(expected),
-                                                     after=self.base):
+            distilled = d is None or finished_with(os.path.join(out, "distill"), dataclasses.asdict(d),
+                                                   after=self.base)
+            if not self.args.fresh and distilled and finished_with(
+                    os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
             else:
                 print(f"[seed {self.seed}] curriculum {name} -> {out}")
