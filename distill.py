@@ -28,7 +28,6 @@ import dataclasses
 import json
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -107,16 +106,14 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
     p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
     p.add_argument("--checkpoint-every", dest="checkpoint_every", type=lab.positive_int)
-    p.add_argument("--out", help="output directory (default runs/<preset>/distill/seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
+    lab.add_run_options(p, "distill")
     return p.parse_args(argv)
 
 
 def config_from_args(args):
     config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
     if args.tasks is not None:
-        config.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        config.tasks = lab.task_list(args.tasks)
     if not config.tasks or any(t not in TASKS for t in config.tasks):
         raise lab.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
     if config.format and not any(config.format in TASKS[t].FORMATS for t in config.tasks):
@@ -282,9 +279,7 @@ def train(config, out, resume_from=None, quiet=False):
         bar.close()
         checkpoint(finished=False)
         log.close()
-        print(f"\ninterrupted at step {step}; checkpoint saved to {ckpt_path}. "
-              f"Continue with the same options and --resume.", file=sys.stderr)
-        sys.exit(130)
+        lab.exit_interrupted(f"step {step}", ckpt_path)
     bar.close()
     checkpoint(finished=True)
     log.close()

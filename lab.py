@@ -53,6 +53,25 @@ nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negat
 fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+def add_run_options(parser, stage):
+    """--out, --resume and --force: the options every training script shares."""
+    parser.add_argument("--out", help=f"output directory (default runs/<preset>/{stage}/seed<seed>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
+
+
+def task_list(text):
+    """'addition, modular' -> ['addition', 'modular'] (names are checked by the caller)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def exit_interrupted(what, ckpt_path):
+    """After Ctrl-C: say where the checkpoint is and how to continue, exit with status 130."""
+    print(f"\ninterrupted at {what}; checkpoint in {ckpt_path}. "
+          "Continue with the same options and --resume.", file=sys.stderr)
+    sys.exit(130)
+
+
 def entry(main):
     """Run `main()`; a user error becomes one line on stderr and exit status 2."""
     try:

@@ -22,7 +22,6 @@ import dataclasses
 import math
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -98,9 +97,7 @@ def parse_args(argv=None):
     p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
     p.add_argument("--difficulty-weights",
                    help="per-level weights, e.g. addition=1:1:2:2:3:1 (the list's length is the top level)")
-    p.add_argument("--out", help="output directory (default runs/<preset>/pretrain/seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--force", action="store_true", help="overwrite a finished run with other settings")
+    lab.add_run_options(p, "pretrain")
     return p.parse_args(argv)
 
 
@@ -304,9 +301,7 @@ def train(config, out, resume_from=None, quiet=False):
         bar.close()
         checkpoint(finished=False)
         log.close()
-        print(f"\ninterrupted at step {step}; checkpoint saved to {ckpt_path}. "
-              f"Continue with the same options and --resume.", file=sys.stderr)
-        sys.exit(130)
+        lab.exit_interrupted(f"step {step}", ckpt_path)
     bar.close()
     checkpoint(finished=True)
     log.close()

@@ -128,16 +128,14 @@ def parse_args(argv=None):
                    help="train on a fixed pool of N problems (default 0: fresh problems)")
     p.add_argument("--log-samples-every", dest="log_samples_every", type=lab.positive_int)
     p.add_argument("--checkpoint-every", dest="checkpoint_every", type=lab.positive_int)
-    p.add_argument("--out", help="output directory (default runs/<preset>/rlvr/seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
+    lab.add_run_options(p, "rlvr")
     return p.parse_args(argv)
 
 
 def config_from_args(args):
     config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
     if args.tasks is not None:
-        config.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        config.tasks = lab.task_list(args.tasks)
     for task in config.tasks:
         if task not in TASKS:
             raise lab.LabError(f"unknown task {task!r} in --tasks; choose from {', '.join(TASKS)}")
@@ -559,8 +557,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             checkpoint(finished=False)
         log.close()
         if lead:
-            print(f"\ninterrupted at RL step {step}; checkpoint in {ckpt_path}. "
-                  f"Continue with the same options and --resume.", file=sys.stderr)
+            lab.exit_interrupted(f"RL step {step}", ckpt_path)
         sys.exit(130)
     bar.close()
     checkpoint(finished=True)
