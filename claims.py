@@ -208,14 +208,12 @@ def claim_c2(runs, within=100, other=None):
 
 def update_share(before, after):
     """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
-    in fp32, and at all once both are rounded to bf16 (where RL's sparsity was reported)."""
+    in fp32, and at all once both are rounded to bf16."""
     import torch
-    a = torch.load(before, map_location="cpu", weights_only=True)["model"]
-    b = torch.load(after, map_location="cpu", weights_only=True)["model"]
-    total = sum(v.numel() for v in a.values())
-    fp32 = sum(((b[k].float() - v.float()).abs() > 1e-5).sum().item() for k, v in a.items())
-    bf16 = sum((b[k].bfloat16() != v.bfloat16()).sum().item() for k, v in a.items())
-    return {"fp32": fp32 / total, "bf16": bf16 / total}
+    from rlvr import update_sparsity
+    load = lambda path: torch.load(path, map_location="cpu", weights_only=True)["model"]
+    share = update_sparsity(load(before), load(after), thresholds=(1e-5,))
+    return {"fp32": share["1e-05"], "bf16": share["bf16"]}
 
 
 def claim_c7(runs, window=10):

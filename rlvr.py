@@ -412,14 +412,16 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
 # ---------------------------------------------------------------- what changed
 
 def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
-    """Share of parameter entries whose absolute change exceeds each threshold."""
-    total, above = 0, {t: 0 for t in thresholds}
+    """Share of parameter entries whose absolute change exceeds each threshold, and ("bf16") the
+    share that changed at all once both are rounded to bf16 (where RL's sparsity was reported)."""
+    total, above, bf16 = 0, {t: 0 for t in thresholds}, 0
     for name, w0 in initial.items():
         delta = (final[name].float() - w0.float()).abs()
         total += delta.numel()
         for t in thresholds:
             above[t] += (delta > t).sum().item()
-    return {str(t): above[t] / total for t in thresholds}
+        bf16 += (final[name].bfloat16() != w0.bfloat16()).sum().item()
+    return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
 
 
 def plot_run(metrics, path, title):
