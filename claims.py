@@ -8,7 +8,6 @@ but not all, *not reproduced* otherwise (an effect seen on one seed is not repro
 """
 import json
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
