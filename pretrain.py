@@ -198,6 +198,14 @@ def distributed(device):
     return dist.get_rank(), world_size, device
 
 
+def end_distributed(world_size):
+    """Leave the process group together: a rank that tears down its connections while another
+    is still writing plots can abort at exit ("terminate called without an active exception")."""
+    if world_size > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def train(config, out, resume_from=None, quiet=False):
     """Pretrain; returns the path of the final checkpoint.
 
@@ -309,8 +317,7 @@ def train(config, out, resume_from=None, quiet=False):
         metrics = [m for m in map(lab.json.loads, open(log_path))]
         plot_loss(metrics, os.path.join(out, "loss.png"),
                   f"pretraining, preset {config.preset}, seed {config.seed}")
-    if world_size > 1:
-        torch.distributed.destroy_process_group()
+    end_distributed(world_size)
     return ckpt_path
 
 

@@ -455,7 +455,7 @@ def plot_run(metrics, path, title):
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
     source: a ProblemSource class (default: fresh problems or a fixed pool)."""
-    from pretrain import distributed
+    from pretrain import distributed, end_distributed
     rank, size, device = distributed(pick_device(config.device))
     ranks = Ranks(rank, size)
     if config.prompts % size:
@@ -571,8 +571,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
         plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
-    if size > 1:
-        torch.distributed.destroy_process_group()
+    end_distributed(size)
     return ckpt_path
 
 

@@ -7,6 +7,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rlvr  # noqa: E402
+from pretrain import end_distributed  # noqa: E402
 from test_rlvr import fixed_batch, small_policy  # noqa: E402
 
 out = sys.argv[1]
@@ -23,4 +24,4 @@ out_metrics = rlvr.policy_update(policy, None, optimizer, x[rows], y[rows], adv[
                                  denominator, "cpu", rlvr.Ranks(rank, size))
 if rank == 0:
     torch.save({"model": policy.state_dict(), "metrics": out_metrics}, out)
-torch.distributed.destroy_process_group()
+end_distributed(size)

@@ -49,7 +49,7 @@ def torchrun(*args, procs=2):
 def test_a_grpo_update_split_by_group_across_processes_matches_one_process(tmp_path):
     for procs, name in ((1, "one"), (2, "two")):
         done = torchrun("tests/ddp_rl_worker.py", str(tmp_path / name), procs=procs)
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.returncode == 0, done.stderr[-4000:]
     a = torch.load(tmp_path / "one", weights_only=False)
     b = torch.load(tmp_path / "two", weights_only=False)
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
@@ -64,7 +64,7 @@ def test_rlvr_runs_under_torchrun_with_rollouts_split_across_processes(tmp_path)
     assert base.returncode == 0, base.stderr[-2000:]
     done = torchrun("rlvr.py", "--preset", "tiny", "--steps", "2", "--device", "cpu",
                     "--base", str(tmp_path / "base" / "ckpt.pt"), "--out", str(tmp_path / "rl"))
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-4000:]
     metrics = [json.loads(line) for line in open(tmp_path / "rl" / "metrics.jsonl")]
     assert [m["step"] for m in metrics] == [1, 2]
     for m in metrics:  # the log covers the samples of both processes: 8 prompts x 8
