@@ -340,15 +340,15 @@ def claim_c3(students):
 # ---------------------------------------------------------------- C4: when distillation adds capability
 
 def claim_c4(arms, top_level):
-    """arms: {seed: {"base": eval dir, "new": eval dir, "patterns": eval dir, "self": eval dir}}.
+    """arms: {seed: {"base": eval dir, "new": eval dir, "known": eval dir, "self": eval dir}}.
     New knowledge is judged on the length split (the levels the new arm was taught), the other
     arms on the in-distribution addition problems."""
     held, rows = {}, []
-    pooled = {"new": ([], []), "patterns": ([], []), "self": ([], [])}
+    pooled = {"new": ([], []), "known": ([], []), "self": ([], [])}
     n_of = {}
     for seed, dirs in arms.items():
         ok = True
-        for arm, split in (("new", "length"), ("patterns", "id"), ("self", "id")):
+        for arm, split in (("new", "length"), ("known", "id"), ("self", "id")):
             base, post = load_predictions(dirs["base"], split), load_predictions(dirs[arm], split)
             keys = [k for k in base if k in post]
             n = min(len(base[k]["correct"]) for k in keys)
@@ -374,9 +374,10 @@ def claim_c4(arms, top_level):
         summary.append(f"| {arm} | {fmt_ci(m1, ci1)} | pass@{n_of[arm]} {fmt_ci(mn, cin)} |")
     lines = ["Three students, each distilled from the same base for the same number of steps: "
              "*new* (oracle traces for additions one and two digits longer than pretraining), "
-             "*patterns* (oracle traces for the pretrained levels) and *self* (the base's own "
-             "verified samples, rejection-sampling fine-tuning). Held on a seed when the new arm's "
-             "pass@n on the longer additions rises (interval above 0), and the patterns and self "
+             "*known* (oracle traces in one format for the pretrained levels below the hardest, "
+             "which the base already solves: patterns without new knowledge) and *self* (the "
+             "base's own verified samples, rejection-sampling fine-tuning). Held on a seed when "
+             "the new arm's pass@n on the longer additions rises (interval above 0), and the known and self "
              "arms raise in-distribution pass@1 (interval above 0) without raising pass@n "
              "(interval reaches 0 or below). Levels weigh equally.", "",
              "| arm | change in pass@1, all seeds | change in pass@n |", "|---|---|---|", *summary, "",
@@ -436,11 +437,17 @@ def claim_c8(arms):
 
 # ---------------------------------------------------------------- C5, C6, C9: curricula
 
-def arm_changes(base_dir, arm_dir):
-    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (id addition)."""
+def sample_count(*eval_dirs):
+    """The smallest number of samples per problem among the evaluations: arms compared at one n."""
+    return min(len(r["correct"]) for d in eval_dirs for r in load_predictions(d).values())
+
+
+def arm_changes(base_dir, arm_dir, n=None):
+    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (id addition),
+    from the first n samples of each (default: as many as both have)."""
     base, post = load_predictions(base_dir), load_predictions(arm_dir)
     keys = [k for k in base if k in post]
-    n = min(len(base[k]["correct"]) for k in keys)
+    n = n or min(len(d[k]["correct"]) for d in (base, post) for k in keys)
     p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
     return (by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys]),
             by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys]), n)
@@ -461,9 +468,10 @@ def claim_c5(arms, compute):
     compute: {arm: description of its compute}."""
     held, rows = {}, []
     for seed, dirs in arms.items():
-        vals = {a: arm_levels(d) for a, d in dirs.items()}
+        n = sample_count(*dirs.values())
+        vals = {a: arm_levels(d, n) for a, d in dirs.items()}
         best = max(vals, key=lambda a: vals[a][0][0])
-        _, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"])
+        _, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n)
         m, ci = stratified_bootstrap(dn)
         held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
         for a, ((p1, ci1), (pn, cin), n) in vals.items():
@@ -484,8 +492,9 @@ def claim_c6(arms, steps):
     held, rows = {}, []
     for seed, sel in arms.items():
         gains = {}
+        n = sample_count(*(d for _, d, _ in sel.values()))
         for name, (base_dir, arm_dir, metrics) in sel.items():
-            d1, dn, n = arm_changes(base_dir, arm_dir)
+            d1, dn, n = arm_changes(base_dir, arm_dir, n)
             g1, ci1 = stratified_bootstrap(d1)
             gn, cin = stratified_bootstrap(dn)
             zero = float(np.mean([m["zero_variance_groups"] for m in metrics]))
@@ -512,11 +521,12 @@ def claim_c9(arms):
     "format reward": dir}}."""
     held, rows = {}, []
     for seed, dirs in arms.items():
-        full, _, _ = arm_changes(dirs["base"], dirs["full"])
+        n = sample_count(*dirs.values())
+        full, _, _ = arm_changes(dirs["base"], dirs["full"], n)
         full_gain = stratified_bootstrap(full)[0]
         recovered = {}
         for name in ("one problem", "random reward", "format reward"):
-            d1, dn, n = arm_changes(dirs["base"], dirs[name])
+            d1, dn, n = arm_changes(dirs["base"], dirs[name], n)
             g1, ci1 = stratified_bootstrap(d1)
             gn, cin = stratified_bootstrap(dn)
             recovered[name] = g1 / full_gain if full_gain > 0 else float("nan")

@@ -7,9 +7,11 @@ Three teachers write the traces:
   verifier accepts the answer;
 - `self`: the student's own verified samples (rejection-sampling fine-tuning, self-distillation).
 
-Two data arms decide which problems the traces are for:
-- `patterns`: the levels the base was pretrained on, i.e. problems within its competence; the
-  teacher brings reasoning patterns, no new knowledge;
+Three data arms decide which problems the traces are for:
+- `patterns`: the levels the base was pretrained on; at the hardest of them the base is weak, so
+  the oracle's traces there still teach it something;
+- `known`: the pretrained levels below the hardest, which the base already solves: the teacher
+  brings reasoning patterns (one clean format) and no new knowledge;
 - `new`: the levels above the pretrained ones (longer additions), which the base never saw: the
   teacher brings new knowledge.
 
@@ -42,7 +44,7 @@ from pretrain import learning_rate
 from rlvr import update_sparsity
 
 TEACHERS = ("oracle", "checkpoint", "self")
-ARMS = ("patterns", "new")
+ARMS = ("patterns", "known", "new")
 
 
 @dataclass
@@ -93,7 +95,8 @@ def parse_args(argv=None):
                    help="the teacher model for --teacher checkpoint")
     p.add_argument("--format", help="the oracle's format, e.g. chunk (default: column / steps / chain)")
     p.add_argument("--arm", choices=ARMS,
-                   help="patterns (default): pretrained levels; new: the two levels above them")
+                   help="patterns (default): pretrained levels; known: those below the hardest; "
+                        "new: the two levels above them")
     p.add_argument("--tasks", help="comma-separated tasks (default addition)")
     p.add_argument("--problems", type=lab.positive_int, help="distinct training problems (default 2000)")
     p.add_argument("--samples", type=lab.positive_int,
@@ -137,9 +140,14 @@ def default_out(preset, seed):
 # ---------------------------------------------------------------- the teacher's data
 
 def arm_levels(arm, world, task):
-    """patterns: the levels the base was pretrained on; new: the two above them."""
+    """patterns: the levels the base was pretrained on; known: those below the hardest; new: the
+    two above them."""
     top = world.max_level(task)
-    return list(range(1, top + 1)) if arm == "patterns" else [top + 1, top + 2]
+    if arm == "known" and top < 2:
+        raise lab.LabError(f"--arm known needs at least two pretrained levels of {task}; "
+                           f"the base has {top}")
+    return {"patterns": list(range(1, top + 1)), "known": list(range(1, top)),
+            "new": [top + 1, top + 2]}[arm]
 
 
 def arm_problems(config, world, rng):

@@ -35,6 +35,9 @@ DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 KL_BETA = 0.1  # the beta > 0 run of C2
 KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
+# samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
+# smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
+ARM_SAMPLES = {"tiny": None, "small": None, "default": 64, "gpu": 256}
 # C2's other world: the same tasks with chunk, not column, as the majority addition format
 OTHER_MIX = "column=0.35,chunk=0.6,direct=0.05"
 
@@ -112,14 +115,17 @@ def base_model(args, seed, timings):
     return ckpt
 
 
-def evaluate_base(args, ckpt, seed, timings, splits=None):
+def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
     """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir)."""
     config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
     if args.device:
         config.device = args.device
     if splits:
         config.splits = splits
-    out = os.path.join(os.path.dirname(ckpt), f"eval-{config.preset}")
+    name = f"eval-{config.preset}"
+    if samples and samples != config.samples:
+        config.samples, name = samples, f"{name}-{samples}"
+    out = os.path.join(os.path.dirname(ckpt), name)
     stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path):
@@ -355,10 +361,15 @@ class SeedRuns:
         return self.once((stage, suffix), lambda: stage_run(self.args, stage, self.base, self.seed,
                                                            self.timings, suffix, **changes))
 
-    def evaluated(self, run_dir, splits=("id",)):
+    def evaluated(self, run_dir, splits=("id",), samples=None):
         """Evaluation directory of a run's checkpoint (evaluated once)."""
-        return self.once(("eval", run_dir), lambda: evaluate_base(
-            self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits)[1])
+        return self.once(("eval", run_dir, samples), lambda: evaluate_base(
+            self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits,
+            samples=samples)[1])
+
+    def arm(self, run_dir):
+        """An arm of C5, C6 or C9: evaluated with ARM_SAMPLES samples per problem."""
+        return self.evaluated(run_dir, samples=ARM_SAMPLES[self.args.preset])
 
     # the runs
     def rl(self):
@@ -435,7 +446,7 @@ def post_training(args, base_results, timings, out_dir):
     if "C4" in want:
         found.append(claims.claim_c4({s: {"base": r.base_eval,
                                           "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
-                                          "patterns": r.evaluated(r.patterns(), SPLITS),
+                                          "known": r.evaluated(r.stage("distill", "-known", arm="known")),
                                           "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
                                       for s, r in per_seed.items()}, top))
     if "C5" in want:
@@ -445,14 +456,15 @@ def post_training(args, base_results, timings, out_dir):
                    "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"}
         found.append(claims.claim_c5({s: {"base": r.base_eval, "distill": r.evaluated(r.patterns(), SPLITS),
                                           "RLVR": r.evaluated(r.rl()),
-                                          "distill -> RLVR": r.evaluated(r.curriculum("distill-rl"))}
+                                          "distill -> RLVR": r.arm(r.curriculum("distill-rl"))}
                                       for s, r in per_seed.items()}, compute))
     if "C6" in want:
         arms = {}
         for s, r in per_seed.items():
             sel = {"uniform": r.rl()}
             sel.update({name: r.curriculum(name) for name in ("easy", "hard", "edge")})
-            arms[s] = {name: (r.base_eval, r.evaluated(d), rl_logs(d)[0]) for name, d in sel.items()}
+            arms[s] = {name: (r.base_eval, r.evaluated(d) if name == "uniform" else r.arm(d), rl_logs(d)[0])
+                       for name, d in sel.items()}
         found.append(claims.claim_c6(arms, rl_steps))
     if "C7" in want:
         found.append(claims.claim_c7({s: (rl_logs(r.rl())[0], r.base, os.path.join(r.rl(), "ckpt.pt"),
@@ -464,9 +476,9 @@ def post_training(args, base_results, timings, out_dir):
                                       for s, r in per_seed.items()}))
     if "C9" in want:
         found.append(claims.claim_c9({s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
-                                          "one problem": r.evaluated(r.rl_variant("one-problem", pool=1)),
-                                          "random reward": r.evaluated(r.rl_variant("random-reward", reward="random")),
-                                          "format reward": r.evaluated(r.rl_variant("format-reward", reward="format"))}
+                                          "one problem": r.arm(r.rl_variant("one-problem", pool=1)),
+                                          "random reward": r.arm(r.rl_variant("random-reward", reward="random")),
+                                          "format reward": r.arm(r.rl_variant("format-reward", reward="format"))}
                                       for s, r in per_seed.items()}))
     return found
 

@@ -22,13 +22,24 @@ def test_patterns_and_new_arms_do_not_overlap_and_never_touch_the_test_region():
     world = World()
     patterns = distill.arm_problems(arm_config("patterns"), world, random.Random(0))
     new = distill.arm_problems(arm_config("new"), world, random.Random(0))
-    assert len(patterns) == len(new) == 400
-    for p in patterns:  # within the pretrained levels: no new knowledge leaks in
+    known = distill.arm_problems(arm_config("known"), world, random.Random(0))
+    assert len(patterns) == len(new) == len(known) == 400
+    for p in patterns:  # within the pretrained levels
         assert p.difficulty <= world.max_level(p.task)
+    assert {p.difficulty for p in patterns if p.task == "addition"} == set(range(1, world.max_level("addition") + 1))
+    for p in known:  # below the hardest level: nothing the base has not mastered
+        assert p.difficulty < world.max_level(p.task)
     for p in new:
         assert p.difficulty > world.max_level(p.task)
-    assert not {(p.task, p.key) for p in patterns} & {(p.task, p.key) for p in new}
-    assert not any(is_test(p, world) for p in patterns + new)
+    assert not {(p.task, p.key) for p in patterns + known} & {(p.task, p.key) for p in new}
+    assert not any(is_test(p, world) for p in patterns + new + known)
+
+
+def test_the_known_arm_needs_a_level_below_the_hardest():
+    world = World(difficulty_weights={"addition": [1.0], "modular": [0.5, 0.5], "chain": [0.5, 0.5]})
+    assert distill.arm_levels("known", world, "modular") == [1]
+    with pytest.raises(lab.LabError, match="two pretrained levels"):
+        distill.arm_levels("known", world, "addition")
 
 
 def test_oracle_traces_verify_in_the_chosen_format():
