@@ -25,7 +25,7 @@ import lab
 import distill
 import rlvr
 from model import load_checkpoint
-from data import World
+from data import TASKS, World
 
 SELECTIONS = ("uniform", "easy", "hard", "edge")
 
@@ -88,6 +88,8 @@ def parse_args(argv=None):
     p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
     p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
                    help="distillation steps of --mode distill-rl (preset default)")
+    p.add_argument("--distill-tasks", dest="distill_tasks",
+                   help="tasks of the distillation stage, e.g. addition,modular (default: the RL tasks)")
     p.add_argument("--out", help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
@@ -106,6 +108,10 @@ def configs(args):
                                 device=rl.device, tasks=list(rl.tasks))
         if args.distill_steps:
             d.steps = args.distill_steps
+        if args.distill_tasks:
+            d.tasks = lab.task_list(args.distill_tasks)
+            if any(t not in TASKS for t in d.tasks):
+                raise lab.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
         return d, rl, None
     payload = load_checkpoint(base)
     top = World(**payload["world"]).max_level("addition")

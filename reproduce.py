@@ -90,6 +90,18 @@ MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
 RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts"}
 
 
+RERUN = []  # the command line of every stage the report rests on, in the order they were needed
+
+
+def rerun(script, options, out):
+    """Record `python script --option value ... --out out` (lists joined by commas)."""
+    flags = "".join(f" --{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                    for k, v in options.items() if v is not None)
+    line = f"python {script}{flags} --out {out}"
+    if line not in RERUN:
+        RERUN.append(line)
+
+
 def rl_overrides(args):
     """The RL settings given on the command line, as RLConfig fields."""
     return {field: getattr(args, opt) for opt, field in RL_OPTIONS.items() if getattr(args, opt) is not None}
@@ -104,6 +116,10 @@ def base_model(args, seed, timings):
         name += "-" + lab.config_hash(dataclasses.asdict(config))
     out = os.path.join("runs", args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
+    rerun("pretrain.py", {"preset": args.preset, "seed": seed, "device": args.device,
+                          "format_mix": args.format_mix, "difficulty_weights": args.difficulty_weights,
+                          "tasks": args.tasks, "n_layer": args.n_layer, "n_embd": args.n_embd,
+                          "n_head": args.n_head}, out)
     if not args.fresh and finished_with(out, dataclasses.asdict(config)):
         print(f"[seed {seed}] reusing the pretrained model in {out}")
         return ckpt
@@ -126,6 +142,8 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
     if samples and samples != config.samples:
         config.samples, name = samples, f"{name}-{samples}"
     out = os.path.join(os.path.dirname(ckpt), name)
+    rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
+                      "splits": splits, "samples": samples if name != f"eval-{config.preset}" else None}, out)
     stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path):
@@ -156,6 +174,8 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     if overrides:
         suffix += "-" + lab.config_hash(overrides)
     out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
+    rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
+                          **overrides, **changes}, out)
     if not args.fresh and finished_with(out, dataclasses.asdict(config), after=base_ckpt):
         print(f"[seed {seed}] reusing the {stage} run in {out}")
         return out
@@ -279,7 +299,7 @@ def claim_sections(found):
 def write_report(args, results, found, timings, started):
     out_dir = report_dir(args)
     metrics_by_seed = {seed: m for seed, (m, _) in results.items()}
-    first_seed, (first_metrics, first_dir) = next(iter(results.items()))
+    first_seed, (first_metrics, _) = next(iter(results.items()))
     world = pretrain_config(args, first_seed).world
     seeds = list(results)
     n = first_metrics["config"]["samples"]
@@ -314,13 +334,10 @@ def write_report(args, results, found, timings, started):
                      f"| {mean_and_spread(vals('fluent_share_of_wrong'))} | {mean_and_spread(vals('step_correctness'))} "
                      f"| {formats} |")
     lines += ["", "![pass@k by level](base_pass_at_k.png)", "", "![format shares](base_formats.png)", "",
-              "## How to rerun", "", "```",
-              f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
-              + world_options(args),
-              f"python pretrain.py --preset {args.preset} --seed {first_seed}" + world_options(args)
-              + f" --out {os.path.dirname(first_dir)}",
-              f"python eval.py --preset {args.preset} --checkpoint {os.path.join(os.path.dirname(first_dir), 'ckpt.pt')}",
-              "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
+              "## How to rerun", "",
+              "The whole study, then every stage it rests on (each script alone writes the same run):", "",
+              "```", f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
+              + world_options(args), *RERUN, "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {sec:.0f} |" for name, sec in timings] or ["| (all stages reused) | 0 |"]
     # a partial study (some claims, or other seeds) gets its own file beside the full report
     name = "REPORT"
@@ -384,18 +401,21 @@ class SeedRuns:
     def curriculum(self, name):
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
         def make():
-            ns = curriculum.parse_args(["--preset", self.args.preset, "--seed", str(self.seed),
-                                        "--base", self.base] + (["--device", self.args.device] if self.args.device else [])
-                                       + (["--mode", "distill-rl"] if name == "distill-rl"
-                                          else ["--mode", "select", "--selection", name]))
+            # distill -> RLVR distils the same student as the distill arm of C3, C5 and C8
+            options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
+                       "device": self.args.device,
+                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS)} if name == "distill-rl"
+                          else {"mode": "select", "selection": name})}
+            ns = curriculum.parse_args([x for k, v in options.items() if v is not None
+                                        for x in (f"--{k.replace('_', '-')}", ",".join(v) if isinstance(v, list) else str(v))])
             d, rl, source = curriculum.configs(ns)
-            if d is not None:  # the same student as the distill arm of C3, C4, C5 and C8
-                d = dataclasses.replace(d, tasks=list(claims.C3_TASKS))
             overrides = rl_overrides(self.args)
             rl = dataclasses.replace(rl, **overrides)
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else ""))
+            # (RL settings given to reproduce.py other than --rl-steps are not curriculum.py options)
+            rerun("curriculum.py", {**options, "rl_steps": overrides.get("steps")}, out)
             expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
             distilled = d is None or finished_with(os.path.join(out, "distill"), dataclasses.asdict(d),
                                                    after=self.base)
@@ -486,6 +506,7 @@ def post_training(args, base_results, timings, out_dir):
 def main(argv=None):
     args = parse_args(argv)
     started, timings, results = time.time(), [], {}
+    RERUN.clear()
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
         results[seed] = evaluate_base(args, ckpt, seed, timings)
