@@ -35,7 +35,7 @@ class World:
     # weight of each trained difficulty level, index 0 = level 1; the list's length is the highest
     # trained level. A rare hardest level, learned last, is what makes it hard but not impossible.
     difficulty_weights: dict = field(default_factory=lambda: {
-        "addition": [0.25, 0.25, 0.2, 0.15, 0.1, 0.02],
+        "addition": [0.25, 0.25, 0.2, 0.15, 0.1, 0.03],
         "modular": [0.2, 0.25, 0.3, 0.25],
         "chain": [0.2, 0.25, 0.3, 0.25]})
     split_seed: int = 0
