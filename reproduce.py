@@ -33,7 +33,7 @@ import rlvr
 
 DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
-KL_BETA = 0.1  # the beta > 0 run of C2
+KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
 KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
 # samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
 # smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
