@@ -120,15 +120,21 @@ def base_model(args, seed, timings):
                           "format_mix": args.format_mix, "difficulty_weights": args.difficulty_weights,
                           "tasks": args.tasks, "n_layer": args.n_layer, "n_embd": args.n_embd,
                           "n_head": args.n_head}, out)
-    if not args.fresh and finished_with(out, dataclasses.asdict(config)):
-        print(f"[seed {seed}] reusing the pretrained model in {out}")
-        return ckpt
-    print(f"[seed {seed}] pretraining -> {out}")
+    run_once(args, seed, timings, f"pretrain {name}", out, config, lambda: pretrain.train(config, out))
+    return ckpt
+
+
+def run_once(args, seed, timings, what, out, config, train, after=None):
+    """Train into `out` unless it already holds a finished run of `config` (started after the
+    checkpoint `after`, if given); the time it took goes into `timings` as `what`."""
+    if not args.fresh and finished_with(out, dataclasses.asdict(config), after=after):
+        print(f"[seed {seed}] reusing {what} in {out}")
+        return
+    print(f"[seed {seed}] {what} -> {out}")
     lab.ensure_writable_dir(out)
     start = time.time()
-    pretrain.train(config, out)
-    timings.append((f"pretrain {name}", time.time() - start))
-    return ckpt
+    train()
+    timings.append((what, time.time() - start))
 
 
 def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
@@ -176,14 +182,8 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
                           **overrides, **changes}, out)
-    if not args.fresh and finished_with(out, dataclasses.asdict(config), after=base_ckpt):
-        print(f"[seed {seed}] reusing the {stage} run in {out}")
-        return out
-    print(f"[seed {seed}] {stage} -> {out}")
-    lab.ensure_writable_dir(out)
-    start = time.time()
-    module.train(config, out)
-    timings.append((f"{stage} {os.path.basename(out)}", time.time() - start))
+    run_once(args, seed, timings, f"{stage} {os.path.basename(out)}", out, config,
+             lambda: module.train(config, out), after=base_ckpt)
     return out
 
 

@@ -66,7 +66,7 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     out = tiny_run / "runs" / "tiny" / "pretrain" / "seed0" / "eval-tiny"
     before = json.load(open(out / "metrics.json"))["groups"]
     text = run("reproduce.py", "--preset", "tiny", cwd=tiny_run)
-    assert "reusing the pretrained model" in text
+    assert "reusing pretrain seed0" in text
     # reproduce evaluated again (eval.py leaves no checkpoint stamp): same seed, same numbers
     assert json.load(open(out / "metrics.json"))["groups"] == before
     again = run("reproduce.py", "--preset", "tiny", cwd=tiny_run)
