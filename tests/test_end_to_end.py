@@ -76,6 +76,19 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"| {claim} |" in report and f"### {claim}:" in report
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
+    # the report's rerun commands are exact: each makes the run the study made, same settings
+    commands = [line for line in report.splitlines() if line.startswith("python ")]
+    for script, marker, config in (("distill.py", "--arm known", "config.json"),
+                                   ("rlvr.py", "--beta", "config.json"),
+                                   ("curriculum.py", "--mode distill-rl", "distill/config.json")):
+        line = next(c for c in commands if c.startswith(f"python {script}") and marker in c)
+        args = line.split()[2:]
+        study_out = args[args.index("--out") + 1]
+        args[args.index("--out") + 1] = "again"
+        run(script, *args, cwd=tiny_run)
+        again = json.load(open(tiny_run / "again" / config))
+        assert again == json.load(open(tiny_run / study_out / config)), line
+        (tiny_run / "again").rename(tiny_run / f"again-{script}")
 
 
 def test_the_same_seed_gives_the_same_numbers(tiny_run, tmp_path):
