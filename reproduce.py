@@ -93,11 +93,15 @@ RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "
 RERUN = []  # the command line of every stage the report rests on, in the order they were needed
 
 
+def cli_args(options):
+    """{field: value} -> ["--field", "value", ...] (lists joined by commas, None left out)."""
+    return [x for k, v in options.items() if v is not None
+            for x in (f"--{k.replace('_', '-')}", ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))]
+
+
 def rerun(script, options, out):
-    """Record `python script --option value ... --out out` (lists joined by commas)."""
-    flags = "".join(f" --{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                    for k, v in options.items() if v is not None)
-    line = f"python {script}{flags} --out {out}"
+    """Record `python script --option value ... --out out`."""
+    line = " ".join(["python", script, *cli_args(options), "--out", out])
     if line not in RERUN:
         RERUN.append(line)
 
@@ -144,12 +148,13 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
         config.device = args.device
     if splits:
         config.splits = splits
-    name = f"eval-{config.preset}"
-    if samples and samples != config.samples:
-        config.samples, name = samples, f"{name}-{samples}"
+    other_count = samples if samples and samples != config.samples else None
+    name = f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
+    if other_count:
+        config.samples = other_count
     out = os.path.join(os.path.dirname(ckpt), name)
     rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
-                      "splits": splits, "samples": samples if name != f"eval-{config.preset}" else None}, out)
+                      "splits": splits, "samples": other_count}, out)
     stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path):
@@ -406,8 +411,7 @@ class SeedRuns:
                        "device": self.args.device,
                        **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS)} if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
-            ns = curriculum.parse_args([x for k, v in options.items() if v is not None
-                                        for x in (f"--{k.replace('_', '-')}", ",".join(v) if isinstance(v, list) else str(v))])
+            ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)
             overrides = rl_overrides(self.args)
             rl = dataclasses.replace(rl, **overrides)
