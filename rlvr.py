@@ -271,7 +271,7 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
     return loss, clip_frac, kl
 
 
-MICRO_BATCH = 128  # rows per forward/backward pass: bounds memory, leaves the update unchanged
+MICRO_BATCH = 32  # rows per forward/backward pass: bounds memory (128 rows peaked at 1.8-2.2 GB), same update
 
 
 def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, device, ranks=None):
