@@ -18,6 +18,8 @@ Finished stages are reused when their settings are unchanged; --fresh retrains e
 """
 import dataclasses
 import os
+import resource
+import sys
 import time
 
 import numpy as np
@@ -58,6 +60,10 @@ def parse_args(argv=None):
     p.add_argument("--rl-lr", dest="rl_lr", type=lab.positive_float, help="RLVR learning rate")
     p.add_argument("--group", type=lab.positive_int, help="RLVR samples per prompt")
     p.add_argument("--prompts", type=lab.positive_int, help="RLVR prompts per step")
+    p.add_argument("--rl-updates", dest="rl_updates", type=lab.positive_int,
+                   help="RLVR policy updates per batch of samples (PPO ratio and clip when > 1)")
+    p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
+                   help="optimizer steps of every distillation")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
     p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
                    + ",".join(CLAIMS) + "); only the stages they need are run")
@@ -87,7 +93,9 @@ def pretrain_config(args, seed):
 
 
 MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
-RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts"}
+RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
+              "rl_updates": "updates"}
+DISTILL_OPTIONS = {"distill_steps": "steps"}
 
 
 RERUN = []  # the command line of every stage the report rests on, in the order they were needed
@@ -106,9 +114,17 @@ def rerun(script, options, out):
         RERUN.append(line)
 
 
+def overrides_of(args, options):
+    """The settings of one stage given on the command line, as fields of its config."""
+    return {field: getattr(args, opt) for opt, field in options.items() if getattr(args, opt) is not None}
+
+
 def rl_overrides(args):
-    """The RL settings given on the command line, as RLConfig fields."""
-    return {field: getattr(args, opt) for opt, field in RL_OPTIONS.items() if getattr(args, opt) is not None}
+    return overrides_of(args, RL_OPTIONS)
+
+
+def distill_overrides(args):
+    return overrides_of(args, DISTILL_OPTIONS)
 
 
 def base_model(args, seed, timings):
@@ -128,6 +144,20 @@ def base_model(args, seed, timings):
     return ckpt
 
 
+def peak_mb():
+    """Peak resident memory of this process so far, in MB (ru_maxrss is KB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def timed(timings, what, work):
+    """Run work(); append (what, seconds, peak MB of the study so far) to timings; return its result."""
+    start = time.time()
+    result = work()
+    timings.append((what, time.time() - start, peak_mb()))
+    return result
+
+
 def run_once(args, seed, timings, what, out, config, train, after=None):
     """Train into `out` unless it already holds a finished run of `config` (started after the
     checkpoint `after`, if given); the time it took goes into `timings` as `what`."""
@@ -136,9 +166,7 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
         return
     print(f"[seed {seed}] {what} -> {out}")
     lab.ensure_writable_dir(out)
-    start = time.time()
-    train()
-    timings.append((what, time.time() - start))
+    timed(timings, what, train)
 
 
 def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
@@ -164,12 +192,10 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
             print(f"[seed {seed}] reusing the evaluation in {out}")
             return metrics, out
     print(f"[seed {seed}] evaluating -> {out}")
-    start = time.time()
-    metrics = evaluation.evaluate(ckpt, config, out)
+    what = f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/{os.path.basename(os.path.dirname(out))}"
+    metrics = timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
     metrics["checkpoint_stamp"] = stamp
     lab.write_json(metrics_path, metrics)
-    timings.append((f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/"
-                    f"{os.path.basename(os.path.dirname(out))}", time.time() - start))
     return lab.read_json(metrics_path), out
 
 
@@ -177,7 +203,7 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
     run with the same settings; returns its output directory."""
     module = {"rlvr": rlvr, "distill": distill}[stage]
-    overrides = rl_overrides(args) if stage == "rlvr" else {}
+    overrides = rl_overrides(args) if stage == "rlvr" else distill_overrides(args)
     config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt,
                                  **{**overrides, **changes})
     if args.device:
@@ -280,7 +306,7 @@ def world_options(args):
     """The world, model and RL options given on the command line, as they would be typed: a run
     with any of them writes its own report (runs/<preset>/variant-<hash>/)."""
     return "".join(f" --{o.replace('_', '-')} {getattr(args, o)}"
-                   for o in ("tasks", "format_mix", "difficulty_weights", *MODEL_OPTIONS, *RL_OPTIONS)
+                   for o in ("tasks", "format_mix", "difficulty_weights", *MODEL_OPTIONS, *RL_OPTIONS, *DISTILL_OPTIONS)
                    if getattr(args, o) is not None)
 
 
@@ -313,7 +339,7 @@ def write_report(args, results, found, timings, started):
     plot_formats(world, metrics_by_seed, os.path.join(out_dir, "base_formats.png"))
     lines = [f"# tinyreason report — preset `{args.preset}`", "",
              f"Seeds: {', '.join(map(str, seeds))}. Every number below was measured in this run "
-             f"(wall time {time.time() - started:.0f} s).",
+             f"(wall time {time.time() - started:.0f} s, peak memory {peak_mb():.0f} MB).",
              "", *claim_sections(found), "## The base model", "",
              f"One pretrained model per seed; {n} samples per in-distribution problem at "
              f"temperature 1 (plus one greedy), {first_metrics['config']['ood_samples']} per "
@@ -342,8 +368,11 @@ def write_report(args, results, found, timings, started):
               "## How to rerun", "",
               "The whole study, then every stage it rests on (each script alone writes the same run):", "",
               "```", f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
-              + world_options(args), *RERUN, "```", "", "## Stage times", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {name} | {sec:.0f} |" for name, sec in timings] or ["| (all stages reused) | 0 |"]
+              + world_options(args), *RERUN, "```", "", "## Stage times", "",
+              "Peak memory is the study process's resident set so far (it never goes down), so the "
+              "stage where it rises is the one that needed it.", "",
+              "| stage | seconds | peak memory so far (MB) |", "|---|---|---|"]
+    lines += [f"| {name} | {sec:.0f} | {mb:.0f} |" for name, sec, mb in timings] or ["| (all stages reused) | 0 | |"]
     # a partial study (some claims, or other seeds) gets its own file beside the full report
     name = "REPORT"
     if list(args.only) != list(CLAIMS):
@@ -409,7 +438,8 @@ class SeedRuns:
             # distill -> RLVR distils the same student as the distill arm of C3, C5 and C8
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
-                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS)} if name == "distill-rl"
+                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS),
+                           "distill_steps": self.args.distill_steps} if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)
@@ -417,7 +447,9 @@ class SeedRuns:
             rl = dataclasses.replace(rl, **overrides)
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
-                               + ("-" + lab.config_hash(overrides) if overrides else ""))
+                               + ("-" + lab.config_hash(overrides) if overrides else "")
+                               + ("-d" + lab.config_hash(distill_overrides(self.args))
+                                  if name == "distill-rl" and distill_overrides(self.args) else ""))
             # (RL settings given to reproduce.py other than --rl-steps are not curriculum.py options)
             rerun("curriculum.py", {**options, "rl_steps": overrides.get("steps")}, out)
             expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
@@ -428,9 +460,7 @@ class SeedRuns:
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
             else:
                 print(f"[seed {self.seed}] curriculum {name} -> {out}")
-                start = time.time()
-                curriculum.run(d, rl, source, out)
-                self.timings.append((f"curriculum {os.path.basename(out)}", time.time() - start))
+                timed(self.timings, f"curriculum {os.path.basename(out)}", lambda: curriculum.run(d, rl, source, out))
             return os.path.join(out, "rlvr")
         return self.once(("curriculum", name), make)
 
@@ -474,7 +504,8 @@ def post_training(args, base_results, timings, out_dir):
                                           "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
                                       for s, r in per_seed.items()}, top))
     if "C5" in want:
-        d_steps, r_cfg = distill.PRESETS[args.preset].steps, rlvr.PRESETS[args.preset]
+        d_steps = distill_overrides(args).get("steps", distill.PRESETS[args.preset].steps)
+        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
         compute = {"base": "-", "distill": f"{d_steps} steps",
                    "RLVR": f"{r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples",
                    "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"}

@@ -108,6 +108,8 @@ CASES = [
     (reproduce.main, ["--only", "C10"]),
     (reproduce.main, ["--only", ","]),
     (reproduce.main, ["--rl-steps", "0"]),
+    (reproduce.main, ["--rl-updates", "0"]),
+    (reproduce.main, ["--distill-steps", "many"]),
     (curriculum.main, ["--selection", "hardest"]),
     (curriculum.main, ["--mode", "both"]),
     (curriculum.main, ["--base", "{d}/missing.pt", "--mode", "select"]),
