@@ -131,6 +131,12 @@ def distill_overrides(args):
     return overrides_of(args, DISTILL_OPTIONS)
 
 
+def student_steps(args):
+    """Optimizer steps of the distilled student of C3, C5 and C8: --distill-steps, else
+    STUDENT_STEPS, else the preset's distillation."""
+    return args.distill_steps or STUDENT_STEPS[args.preset] or distill.PRESETS[args.preset].steps
+
+
 def base_model(args, seed, timings):
     """Pretrain (or reuse) the base model of one seed; returns its checkpoint path."""
     config = pretrain_config(args, seed)
@@ -433,13 +439,8 @@ class SeedRuns:
     def rl_variant(self, name, **changes):
         return self.stage("rlvr", "-" + name, **changes)
 
-    def student_steps(self):
-        """Steps of the distilled student (--distill-steps wins over STUDENT_STEPS)."""
-        return self.args.distill_steps or STUDENT_STEPS[self.args.preset]
-
     def patterns(self):
-        steps = {"steps": self.student_steps()} if self.student_steps() else {}
-        return self.stage("distill", "-patterns", tasks=list(claims.C3_TASKS), **steps)
+        return self.stage("distill", "-patterns", tasks=list(claims.C3_TASKS), steps=student_steps(self.args))
 
     def curriculum(self, name):
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
@@ -448,17 +449,17 @@ class SeedRuns:
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
                        **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS),
-                           "distill_steps": self.student_steps()} if name == "distill-rl"
+                           "distill_steps": student_steps(self.args)} if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)
             overrides = rl_overrides(self.args)
             rl = dataclasses.replace(rl, **overrides)
+            d_overrides = distill_overrides(self.args) if d else {}
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else "")
-                               + ("-d" + lab.config_hash(distill_overrides(self.args))
-                                  if name == "distill-rl" and distill_overrides(self.args) else ""))
+                               + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
             # (RL settings given to reproduce.py other than --rl-steps are not curriculum.py options)
             rerun("curriculum.py", {**options, "rl_steps": overrides.get("steps")}, out)
             expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
@@ -513,7 +514,7 @@ def post_training(args, base_results, timings, out_dir):
                                           "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
                                       for s, r in per_seed.items()}, top))
     if "C5" in want:
-        d_steps = next(iter(per_seed.values())).student_steps() or distill.PRESETS[args.preset].steps
+        d_steps = student_steps(args)
         r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
         compute = {"base": "-", "distill": f"{d_steps} steps",
                    "RLVR": f"{r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples",
