@@ -7,6 +7,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import sys
 import tempfile
 
@@ -72,8 +73,14 @@ def exit_interrupted(what, ckpt_path):
     sys.exit(130)
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # handled where Ctrl-C is: the run saves its checkpoint and exits
+
+
 def entry(main):
-    """Run `main()`; a user error becomes one line on stderr and exit status 2."""
+    """Run `main()`; a user error becomes one line on stderr and exit status 2. SIGTERM (sent by
+    `timeout`, `kill` and job schedulers) is treated as Ctrl-C, so a stopped run keeps its progress."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         main()
     except USER_ERRORS as e:

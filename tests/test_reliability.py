@@ -49,6 +49,26 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert losses("full") == losses("killed")
 
 
+def test_sigterm_saves_where_the_run_stopped_and_says_how_to_resume(tmp_path):
+    """`timeout`, `kill` and job schedulers send SIGTERM: it must save like Ctrl-C, not lose the
+    steps since the last periodic checkpoint."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "pretrain.py", *ARGS, "--out", str(tmp_path / "run")],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # stop it after step 13, past its step-10 checkpoint
+        if log.exists() and len(log.read_text().splitlines()) >= 14:
+            break
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-2000:]
+    assert "--resume" in err and "Traceback" not in err
+    saved = load_checkpoint(str(tmp_path / "run" / "ckpt.pt"))
+    assert not saved["finished"] and 13 <= saved["step"] < 30  # saved at the signal, not at step 10
+
+
 def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = str(tmp_path / "ckpt.pt")
     save_checkpoint(path, {"model": {"w": torch.ones(3)}, "model_config": {}, "step": 1})
