@@ -90,6 +90,8 @@ def parse_args(argv=None):
                    help="distillation steps of --mode distill-rl (preset default)")
     p.add_argument("--distill-tasks", dest="distill_tasks",
                    help="tasks of the distillation stage, e.g. addition,modular (default: the RL tasks)")
+    p.add_argument("--distill-format", dest="distill_format",
+                   help="the oracle's format in the distillation stage, e.g. chunk (default: column)")
     p.add_argument("--out", help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
@@ -112,6 +114,9 @@ def configs(args):
             d.tasks = lab.task_list(args.distill_tasks)
             if any(t not in TASKS for t in d.tasks):
                 raise lab.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
+        if args.distill_format:
+            d.format = args.distill_format
+            distill.check_format(d, "--distill-format")
         return d, rl, None
     payload = load_checkpoint(base)
     top = World(**payload["world"]).max_level("addition")

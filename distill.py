@@ -113,16 +113,21 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def check_format(config, option):
+    """The oracle's format must belong to at least one of the distilled tasks."""
+    if config.format and not any(config.format in TASKS[t].FORMATS for t in config.tasks):
+        raise lab.LabError(f"{option} {config.format!r} is not a format of "
+                           f"{', '.join(config.tasks)}; formats: "
+                           + ", ".join(f for t in config.tasks for f in TASKS[t].FORMATS))
+
+
 def config_from_args(args):
     config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
     if args.tasks is not None:
         config.tasks = lab.task_list(args.tasks)
     if not config.tasks or any(t not in TASKS for t in config.tasks):
         raise lab.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
-    if config.format and not any(config.format in TASKS[t].FORMATS for t in config.tasks):
-        raise lab.LabError(f"--format {config.format!r} is not a format of "
-                           f"{', '.join(config.tasks)}; formats: "
-                           + ", ".join(f for t in config.tasks for f in TASKS[t].FORMATS))
+    check_format(config, "--format")
     if config.teacher == "checkpoint" and not config.teacher_checkpoint:
         raise lab.LabError("--teacher checkpoint needs --teacher-checkpoint PATH")
     if config.min_lr > config.lr:

@@ -1,11 +1,10 @@
 """The study: run every experiment of the lab for a preset and write runs/<preset>/REPORT.md.
 
-For now the study has one stage, the base model: pretrain one model per seed (or reuse a finished
-one with the same settings), evaluate it on every split, and report pass@k by task and difficulty,
-format shares against the pretraining mix, and whether the base model has the properties the
-post-training claims need (easy levels solved, the hardest addition level hard but not impossible,
-formats used in proportion to the mix). Later stages (RLVR, distillation, curriculum) add their
-sections to the same report.
+Every claim C1-C9 of the lab's design is measured on one pretrained base model per seed (trained
+once and shared), and each gets a section of the report with its verdict over seeds, effect sizes
+with 95% intervals, its plots and the exact command of every run behind it. The base model gets a
+section too: pass@k by task and difficulty, format shares against the mix, and whether it has the
+properties post-training needs.
 
     python reproduce.py                     # default preset, 3 seeds
     python reproduce.py --preset tiny       # the whole pipeline in under a minute
@@ -25,7 +24,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-from data.world import SPLITS
+from data.world import SPLITS, TASKS
 import lab
 import claims
 import curriculum
@@ -68,6 +67,8 @@ def parse_args(argv=None):
                    help="RLVR policy updates per batch of samples (PPO ratio and clip when > 1)")
     p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
                    help="optimizer steps of every distillation")
+    p.add_argument("--distill-format", dest="distill_format",
+                   help="the oracle teacher's format, e.g. chunk (default: column for addition)")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
     p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
                    + ",".join(CLAIMS) + "); only the stages they need are run")
@@ -76,6 +77,9 @@ def parse_args(argv=None):
     unknown = [c for c in args.only if c not in CLAIMS]
     if unknown or not args.only:
         p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
+    formats = sorted({f for task in TASKS.values() for f in task.FORMATS})
+    if args.distill_format is not None and args.distill_format not in formats:
+        p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(formats)}")
     if args.seeds is None:
         args.seeds = list(range(DEFAULT_SEEDS[args.preset]))
     else:
@@ -99,7 +103,7 @@ def pretrain_config(args, seed):
 MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
 RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
               "rl_updates": "updates"}
-DISTILL_OPTIONS = {"distill_steps": "steps"}
+DISTILL_OPTIONS = {"distill_steps": "steps", "distill_format": "format"}
 
 
 RERUN = []  # the command line of every stage the report rests on, in the order they were needed
@@ -449,7 +453,8 @@ class SeedRuns:
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
                        **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS),
-                           "distill_steps": student_steps(self.args)} if name == "distill-rl"
+                           "distill_steps": student_steps(self.args), "distill_format": self.args.distill_format}
+                          if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)

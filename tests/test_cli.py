@@ -110,6 +110,8 @@ CASES = [
     (reproduce.main, ["--rl-steps", "0"]),
     (reproduce.main, ["--rl-updates", "0"]),
     (reproduce.main, ["--distill-steps", "many"]),
+    (reproduce.main, ["--distill-format", "zigzag"]),
+    (curriculum.main, ["--distill-format", "zigzag"]),
     (curriculum.main, ["--selection", "hardest"]),
     (curriculum.main, ["--mode", "both"]),
     (curriculum.main, ["--base", "{d}/missing.pt", "--mode", "select"]),

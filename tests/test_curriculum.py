@@ -56,13 +56,16 @@ def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     base = pretrain.train(dataclasses.replace(pretrain.PRESETS["tiny"], steps=40, device="cpu"),
                           str(tmp_path / "base"), quiet=True)
     args = curriculum.parse_args(["--preset", "tiny", "--base", base, "--rl-steps", "2",
-                                  "--distill-steps", "3", "--device", "cpu"])
+                                  "--distill-steps", "3", "--distill-format", "chunk", "--device", "cpu"])
     d, rl, src = curriculum.configs(args)
     ckpt = curriculum.run(d, rl, src, str(tmp_path / "run"), quiet=True)
     assert load_checkpoint(ckpt)["stage"] == "rlvr"
     # the RL stage started from the distilled student, not from the base
     assert json.load(open(tmp_path / "run" / "rlvr" / "config.json"))["base"].endswith(
         os.path.join("distill", "ckpt.pt"))
+    assert json.load(open(tmp_path / "run" / "distill" / "config.json"))["format"] == "chunk"
+    traces = [json.loads(line) for line in open(tmp_path / "run" / "distill" / "data.jsonl")]
+    assert any("chunk" in t["completion"] for t in traces) and not any("column" in t["completion"] for t in traces)
     summary = json.load(open(tmp_path / "run" / "summary.json"))
     assert summary["compute"]["distill_steps"] == 3 and summary["compute"]["rl_steps"] == 2
 

@@ -129,16 +129,17 @@ def test_the_whole_study_twice_gives_identical_numbers(tmp_path):
 
 def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
     run("reproduce.py", "--preset", "tiny", "--only", "C5", "--rl-updates", "2", "--distill-steps", "5",
-        cwd=tiny_run)
+        "--distill-format", "chunk", cwd=tiny_run)
     runs = tiny_run / "runs" / "tiny"
     report = next(runs.glob("variant-*/REPORT-C5.md")).read_text()
-    assert "--rl-updates 2 --distill-steps 5" in report
+    assert "--rl-updates 2 --distill-steps 5 --distill-format chunk" in report
     config = lambda path: json.load(open(path))
     # the distill arm, the RLVR arm, and both halves of distill -> RLVR
     distilled = [d for d in (runs / "distill").glob("seed0-patterns-*")
-                 if config(d / "config.json")["steps"] == 5]
+                 if config(d / "config.json")["steps"] == 5 and config(d / "config.json")["format"] == "chunk"]
     rl = [d for d in (runs / "rlvr").glob("seed0-*") if config(d / "config.json")["updates"] == 2]
     both = [d for d in (runs / "curriculum").glob("seed0-distill-rl-*-d*")
             if config(d / "distill" / "config.json")["steps"] == 5
+            and config(d / "distill" / "config.json")["format"] == "chunk"
             and config(d / "rlvr" / "config.json")["updates"] == 2]
     assert distilled and rl and both
