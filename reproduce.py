@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-from data.world import SPLITS, TASKS
+from data.world import FORMATS, SPLITS
 import lab
 import claims
 import curriculum
@@ -77,9 +77,8 @@ def parse_args(argv=None):
     unknown = [c for c in args.only if c not in CLAIMS]
     if unknown or not args.only:
         p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
-    formats = sorted({f for task in TASKS.values() for f in task.FORMATS})
-    if args.distill_format is not None and args.distill_format not in formats:
-        p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(formats)}")
+    if args.distill_format is not None and args.distill_format not in FORMATS:
+        p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(FORMATS)}")
     if args.seeds is None:
         args.seeds = list(range(DEFAULT_SEEDS[args.preset]))
     else:

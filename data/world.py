@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from data import addition, chain, modular
 
 TASKS = {module.NAME: module for module in (addition, modular, chain)}
+FORMATS = sorted({f for module in TASKS.values() for f in module.FORMATS})  # every task's formats
 # `direct` is a minority format on purpose: the model never learns to add long numbers in its
 # head, so its share caps the easy levels' accuracy (docs/experiments.md, runs A-D, G)
 DEFAULT_FORMAT_MIX = {"column": 0.55, "chunk": 0.4, "direct": 0.05, "steps": 0.8, "chain": 0.8}
@@ -57,10 +58,9 @@ class World:
             if not weights or any(not w >= 0 for w in weights) or sum(weights) <= 0:
                 raise WorldError(f"difficulty weights of {task!r} must be non-negative with a "
                                  f"positive sum, got {weights}")
-        known = {f for module in TASKS.values() for f in module.FORMATS}
         for fmt, weight in self.format_mix.items():
-            if fmt not in known:
-                raise WorldError(f"unknown format {fmt!r}; formats are {', '.join(sorted(known))}")
+            if fmt not in FORMATS:
+                raise WorldError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
             if not weight >= 0:
                 raise WorldError(f"format weight of {fmt!r} must be >= 0, got {weight}")
         if not 0 < self.test_per_mille < 1000:
