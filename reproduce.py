@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-from data.world import FORMATS, SPLITS
+from data.world import FORMATS, SPLITS, TASKS
 import lab
 import claims
 import curriculum
@@ -212,11 +212,28 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
     return lab.read_json(metrics_path), out
 
 
+def distill_stage_overrides(args, changes):
+    """The --distill-* options that reach one distillation (its own settings: `changes`).
+
+    The oracle's format (--distill-format) reaches only an oracle teacher with a task that has
+    that format: self-distillation has no format to choose, and an addition-only arm cannot be
+    taught in `steps`. Where it does not apply, the stage is the preset's own and is reused."""
+    overrides = distill_overrides(args)
+    config = dataclasses.replace(distill.PRESETS[args.preset], **{**overrides, **changes})
+    if config.format and (config.teacher != "oracle"
+                          or not any(config.format in TASKS[t].FORMATS for t in config.tasks)):
+        overrides.pop("format")
+        what = f"teacher {config.teacher}" if config.teacher != "oracle" else "tasks " + ", ".join(config.tasks)
+        print(f"--distill-format {config.format} does not apply to a distillation with {what}: "
+              "it keeps the preset's format")
+    return overrides
+
+
 def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
     run with the same settings; returns its output directory."""
     module = {"rlvr": rlvr, "distill": distill}[stage]
-    overrides = rl_overrides(args) if stage == "rlvr" else distill_overrides(args)
+    overrides = rl_overrides(args) if stage == "rlvr" else distill_stage_overrides(args, changes)
     config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt,
                                  **{**overrides, **changes})
     if args.device:
@@ -449,17 +466,18 @@ class SeedRuns:
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
         def make():
             # distill -> RLVR distils the same student as the distill arm of C3, C5 and C8
+            d_overrides = distill_stage_overrides(self.args, {"tasks": list(claims.C3_TASKS)}) \
+                if name == "distill-rl" else {}
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
                        **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS),
-                           "distill_steps": student_steps(self.args), "distill_format": self.args.distill_format}
+                           "distill_steps": student_steps(self.args), "distill_format": d_overrides.get("format")}
                           if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)
             overrides = rl_overrides(self.args)
             rl = dataclasses.replace(rl, **overrides)
-            d_overrides = distill_overrides(self.args) if d else {}
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else "")

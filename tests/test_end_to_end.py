@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import reproduce
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -143,3 +145,16 @@ def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
             and config(d / "distill" / "config.json")["format"] == "chunk"
             and config(d / "rlvr" / "config.json")["updates"] == 2]
     assert distilled and rl and both
+
+
+def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
+    from claims import C3_TASKS
+    reach = lambda argv, **changes: reproduce.distill_stage_overrides(reproduce.parse_args(argv), changes)
+    chunk = ["--distill-format", "chunk", "--distill-steps", "7"]
+    assert reach(chunk, tasks=list(C3_TASKS)) == {"steps": 7, "format": "chunk"}  # C3's student
+    assert reach(chunk, arm="new") == {"steps": 7, "format": "chunk"}             # C4's oracle arms
+    assert reach(chunk, teacher="self") == {"steps": 7}                           # self: no format
+    steps = ["--distill-format", "steps"]                                         # a modular format
+    assert reach(steps, tasks=list(C3_TASKS)) == {"format": "steps"}
+    assert reach(steps, arm="new") == {}                                          # addition only
+    assert reach([], arm="new") == {}
