@@ -348,17 +348,22 @@ def claim_c4(arms, top_level):
     n_of = {}
     for seed, dirs in arms.items():
         ok = True
-        for arm, split in (("new", "length"), ("known", "id"), ("self", "id")):
+        # the new arm on the trained lengths: shown (what it forgot), not part of the rule
+        for arm, split in (("new", "length"), ("known", "id"), ("self", "id"), ("new", "id")):
             base, post = load_predictions(dirs["base"], split), load_predictions(dirs[arm], split)
             keys = [k for k in base if k in post]
             n = min(len(base[k]["correct"]) for k in keys)
-            n_of[arm] = n
             p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
             d1 = by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys])
             dn = by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys])
-            pooled[arm][0].extend(d1), pooled[arm][1].extend(dn)
             m1, ci1 = stratified_bootstrap(d1)
             mn, cin = stratified_bootstrap(dn)
+            if (arm, split) == ("new", "id"):
+                rows.append(f"| {seed} | new | id addition | {len(keys)} | {fmt_ci(m1, ci1)} | "
+                            f"pass@{n} {fmt_ci(mn, cin)} | (not in the rule) |")
+                continue
+            n_of[arm] = n
+            pooled[arm][0].extend(d1), pooled[arm][1].extend(dn)
             if arm == "new":
                 arm_ok = cin[0] > 0            # capability rises where the new knowledge is needed
             else:
@@ -379,7 +384,9 @@ def claim_c4(arms, top_level):
              "base's own verified samples, rejection-sampling fine-tuning). Held on a seed when "
              "the new arm's pass@n on the longer additions rises (interval above 0), and the known and self "
              "arms raise in-distribution pass@1 (interval above 0) without raising pass@n "
-             "(interval reaches 0 or below). Levels weigh equally.", "",
+             "(interval reaches 0 or below). Levels weigh equally. The new arm's change on the "
+             "trained lengths is shown too: traces for the longer additions alone make it forget "
+             "the shorter ones (C5's student learns both).", "",
              "| arm | change in pass@1, all seeds | change in pass@n |", "|---|---|---|", *summary, "",
              "| seed | arm | problems | count | change in pass@1 | change in capability | as claimed |",
              "|---|---|---|---|---|---|---|", *rows]
@@ -437,15 +444,20 @@ def claim_c8(arms):
 
 # ---------------------------------------------------------------- C5, C6, C9: curricula
 
-def sample_count(*eval_dirs):
+def load_splits(eval_dir, splits=("id",)):
+    """{problem key: record} of the addition problems of several splits of an evaluation."""
+    return {k: r for split in splits for k, r in load_predictions(eval_dir, split).items()}
+
+
+def sample_count(*eval_dirs, splits=("id",)):
     """The smallest number of samples per problem among the evaluations: arms compared at one n."""
-    return min(len(r["correct"]) for d in eval_dirs for r in load_predictions(d).values())
+    return min(len(r["correct"]) for d in eval_dirs for r in load_splits(d, splits).values())
 
 
-def arm_changes(base_dir, arm_dir, n=None):
-    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (id addition),
-    from the first n samples of each (default: as many as both have)."""
-    base, post = load_predictions(base_dir), load_predictions(arm_dir)
+def arm_changes(base_dir, arm_dir, n=None, splits=("id",)):
+    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (addition of
+    the splits), from the first n samples of each (default: as many as both have)."""
+    base, post = load_splits(base_dir, splits), load_splits(arm_dir, splits)
     keys = [k for k in base if k in post]
     n = n or min(len(d[k]["correct"]) for d in (base, post) for k in keys)
     p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
@@ -453,9 +465,9 @@ def arm_changes(base_dir, arm_dir, n=None):
             by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys]), n)
 
 
-def arm_levels(eval_dir, n=None):
-    """Level-balanced pass@1 and pass@n of one evaluation (id addition)."""
-    recs = load_predictions(eval_dir)
+def arm_levels(eval_dir, n=None, splits=("id",)):
+    """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits)."""
+    recs = load_splits(eval_dir, splits)
     n = n or min(len(r["correct"]) for r in recs.values())
     keys = list(recs)
     one = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), 1) for k in keys])
@@ -463,26 +475,45 @@ def arm_levels(eval_dir, n=None):
     return stratified_bootstrap(one), stratified_bootstrap(all_), n
 
 
-def claim_c5(arms, compute):
-    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}};
-    compute: {arm: description of its compute}."""
+C5_SPLITS = ("id", "length")  # the trained lengths and the two longer ones the teacher brings
+
+
+def claim_c5(arms, compute, top_level):
+    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
+    C5_SPLITS with the same samples; compute: {arm: description of its compute}."""
     held, rows = {}, []
+    def level_pass1(recs, n, keep):
+        levels = {}
+        for r in recs.values():
+            if keep(r["level"]):
+                levels.setdefault(r["level"], []).append(pass_at_k(n, sum(r["correct"][:n]), 1))
+        return float(np.mean([np.mean(v) for v in levels.values()])) if levels else float("nan")
     for seed, dirs in arms.items():
-        n = sample_count(*dirs.values())
-        vals = {a: arm_levels(d, n) for a, d in dirs.items()}
+        n = sample_count(*dirs.values(), splits=C5_SPLITS)
+        vals = {a: arm_levels(d, n, C5_SPLITS) for a, d in dirs.items()}
         best = max(vals, key=lambda a: vals[a][0][0])
-        _, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n)
+        _, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n, C5_SPLITS)
         m, ci = stratified_bootstrap(dn)
         held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
         for a, ((p1, ci1), (pn, cin), n) in vals.items():
+            recs = load_splits(dirs[a], C5_SPLITS)
+            short = level_pass1(recs, n, lambda level: level <= top_level)
+            long_ = level_pass1(recs, n, lambda level: level > top_level)
             rows.append(f"| {seed} | {a} | {p1:.3f} [{ci1[0]:.3f}, {ci1[1]:.3f}] | "
-                        f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {compute.get(a, '-')} |")
-        rows.append(f"| {seed} | distill -> RLVR minus distill, pass@{n} | | {fmt_ci(m, ci)} | |")
-    lines = ["The four arms on the in-distribution addition problems (levels weighted equally). "
-             "Compute is counted in optimizer steps and sampled completions. Held on a seed when "
-             "distill -> RLVR has the highest pass@1 of the four and its pass@n is not below "
-             "distillation's (the interval of the difference reaches 0 or above).", "",
-             "| seed | arm | pass@1 | pass@n | compute |", "|---|---|---|---|---|", *rows]
+                        f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {short:.3f} | {long_:.3f} | "
+                        f"{compute.get(a, '-')} |")
+        rows.append(f"| {seed} | distill -> RLVR minus distill, pass@{n} | | {fmt_ci(m, ci)} | | | |")
+    lines = [f"The four arms on addition of 1 to {top_level + 2} digits (levels weighted equally): "
+             f"the trained lengths, and the two longer ones ({top_level + 1}-{top_level + 2} "
+             "digits) that only the teacher knows. The distilled student learns oracle traces "
+             f"for 1-{top_level + 2} digits (and modular arithmetic, so that it forgets nothing); "
+             f"both RL arms train on 1-{top_level + 2} digits, where RL alone never sees a reward "
+             "on the longer problems and RL after distillation does. Compute is counted in "
+             "optimizer steps and sampled completions. Held on a seed when distill -> RLVR has the "
+             "highest pass@1 of the four and its pass@n is not below distillation's (the interval "
+             "of the difference reaches 0 or above).", "",
+             f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "
+             f"{top_level + 1}-{top_level + 2} digits | compute |", "|---|---|---|---|---|---|---|", *rows]
     return Claim("C5", "Distillation then RLVR beats either alone", held,
                  f"distill -> RLVR held on {sum(held.values())} seeds", lines)
 

@@ -2,8 +2,9 @@
 
 Two modes, both built from the stages' own functions (`distill.train`, `rlvr.train`):
 
-- `distill-rl`: distil the base on oracle traces (the patterns arm of distill.py), then run GRPO
-  from the distilled student. Compute is counted in optimizer steps (distillation steps + RL
+- `distill-rl`: distil the base on oracle traces (the patterns arm of distill.py, or another with
+  `--distill-arm`), then run GRPO from the distilled student (on the levels up to
+  `--rl-max-level`). Compute is counted in optimizer steps (distillation steps + RL
   steps) and in sampled completions (RL samples + the teacher's samples); summary.json records
   both so that the report can set the arms side by side.
 - `select`: GRPO whose problems come from a pool of training problems, picked by `--selection`:
@@ -13,6 +14,7 @@ Two modes, both built from the stages' own functions (`distill.train`, `rlvr.tra
   problems are drawn with weight p(1 - p), largest where a group is most likely to disagree).
 
     python curriculum.py --mode distill-rl --seed 0
+    python curriculum.py --mode distill-rl --distill-arm all --rl-max-level 8 --seed 0
     python curriculum.py --mode select --selection edge --seed 0
     python curriculum.py --preset tiny --mode select --selection hard
 
@@ -92,6 +94,12 @@ def parse_args(argv=None):
                    help="tasks of the distillation stage, e.g. addition,modular (default: the RL tasks)")
     p.add_argument("--distill-format", dest="distill_format",
                    help="the oracle's format in the distillation stage, e.g. chunk (default: column)")
+    p.add_argument("--distill-arm", dest="distill_arm", choices=distill.ARMS,
+                   help="levels of the distillation stage: patterns (default), known, new or all")
+    p.add_argument("--rl-max-level", dest="rl_max_level", type=lab.positive_int,
+                   help="for --mode distill-rl: the top level of the RL stage's problems (default: "
+                        "the base's top level; up to two above it, e.g. the levels --distill-arm "
+                        "all taught)")
     p.add_argument("--out", help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
@@ -117,6 +125,12 @@ def configs(args):
         if args.distill_format:
             d.format = args.distill_format
             distill.check_format(d, "--distill-format")
+        if args.distill_arm:
+            d.arm = args.distill_arm
+        if args.rl_max_level:
+            rl.max_level = args.rl_max_level
+            # checked now, not after the distillation has run
+            rlvr.training_levels(rl, World(**load_checkpoint(base)["world"]), "--rl-max-level")
         return d, rl, None
     payload = load_checkpoint(base)
     top = World(**payload["world"]).max_level("addition")
@@ -124,19 +138,22 @@ def configs(args):
     return None, rl, CompetenceSource if args.selection == "edge" else None
 
 
-def run(distill_config, rl_config, source, out, quiet=False):
-    """Run the stages into `out`; returns the final checkpoint."""
+def run(distill_config, rl_config, source, out, quiet=False, student=None):
+    """Run the stages into `out`; returns the final checkpoint. student: the checkpoint of a
+    finished distillation made with exactly `distill_config` (the RL stage starts from it, and
+    the distillation is not run again)."""
     lab.ensure_writable_dir(out)
     if distill_config is not None:
-        d_out = os.path.join(out, "distill")
-        lab.ensure_writable_dir(d_out)
-        student = distill.train(distill_config, d_out, quiet=quiet)
+        if student is None:
+            d_out = os.path.join(out, "distill")
+            lab.ensure_writable_dir(d_out)
+            student = distill.train(distill_config, d_out, quiet=quiet)
         rl_config = dataclasses.replace(rl_config, base=student)
     rl_out = os.path.join(out, "rlvr")
     lab.ensure_writable_dir(rl_out)
     ckpt = rlvr.train(rl_config, rl_out, quiet=quiet, source=source)
     metrics = [lab.json.loads(line) for line in open(os.path.join(rl_out, "metrics.jsonl"))]
-    d_summary = lab.read_json(os.path.join(out, "distill", "summary.json")) if distill_config else None
+    d_summary = lab.read_json(os.path.join(os.path.dirname(student), "summary.json")) if distill_config else None
     lab.write_json(os.path.join(out, "summary.json"), {
         "compute": {"distill_steps": distill_config.steps if distill_config else 0,
                     "rl_steps": rl_config.steps,

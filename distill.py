@@ -13,7 +13,8 @@ Three data arms decide which problems the traces are for:
 - `known`: the pretrained levels below the hardest, which the base already solves: the teacher
   brings reasoning patterns (one clean format) and no new knowledge;
 - `new`: the levels above the pretrained ones (longer additions), which the base never saw: the
-  teacher brings new knowledge.
+  teacher brings new knowledge (and nothing else: the student forgets the shorter ones);
+- `all`: the pretrained levels and the two above them: new knowledge without forgetting.
 
 The loss is on completion tokens only (the prompt is given, not generated). Examples are packed
 into rows as in pretraining; the learning rate warms up, then decays by a cosine.
@@ -44,7 +45,7 @@ from pretrain import learning_rate
 from rlvr import update_sparsity
 
 TEACHERS = ("oracle", "checkpoint", "self")
-ARMS = ("patterns", "known", "new")
+ARMS = ("patterns", "known", "new", "all")
 
 
 @dataclass
@@ -96,7 +97,7 @@ def parse_args(argv=None):
     p.add_argument("--format", help="the oracle's format, e.g. chunk (default: column / steps / chain)")
     p.add_argument("--arm", choices=ARMS,
                    help="patterns (default): pretrained levels; known: those below the hardest; "
-                        "new: the two levels above them")
+                        "new: the two levels above them; all: both")
     p.add_argument("--tasks", help="comma-separated tasks (default addition)")
     p.add_argument("--problems", type=lab.positive_int, help="distinct training problems (default 2000)")
     p.add_argument("--samples", type=lab.positive_int,
@@ -146,13 +147,13 @@ def default_out(preset, seed):
 
 def arm_levels(arm, world, task):
     """patterns: the levels the base was pretrained on; known: those below the hardest; new: the
-    two above them."""
+    two above them; all: patterns and new together."""
     top = world.max_level(task)
     if arm == "known" and top < 2:
         raise lab.LabError(f"--arm known needs at least two pretrained levels of {task}; "
                            f"the base has {top}")
     return {"patterns": list(range(1, top + 1)), "known": list(range(1, top)),
-            "new": [top + 1, top + 2]}[arm]
+            "new": [top + 1, top + 2], "all": list(range(1, top + 3))}[arm]
 
 
 def arm_problems(config, world, rng):

@@ -182,7 +182,7 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
     timed(timings, what, train)
 
 
-def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
+def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None):
     """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir)."""
     config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
     if args.device:
@@ -190,12 +190,16 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None):
     if splits:
         config.splits = splits
     other_count = samples if samples and samples != config.samples else None
-    name = f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
+    other_ood = ood_samples if ood_samples and ood_samples != config.ood_samples else None
+    name = (f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
+            + (f"-ood{other_ood}" if other_ood else ""))
     if other_count:
         config.samples = other_count
+    if other_ood:
+        config.ood_samples = other_ood
     out = os.path.join(os.path.dirname(ckpt), name)
     rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
-                      "splits": splits, "samples": other_count}, out)
+                      "splits": splits, "samples": other_count, "ood_samples": other_ood}, out)
     stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path):
@@ -428,8 +432,9 @@ class SeedRuns:
     """The post-training runs of one seed, each run (or reused) the first time a claim asks for
     it: so `--only C2` trains only what C2 reads."""
 
-    def __init__(self, args, seed, base_eval, timings):
+    def __init__(self, args, seed, base_eval, timings, top):
         self.args, self.seed, self.timings, self.memo = args, seed, timings, {}
+        self.top = top  # the base's hardest addition level
         self.base_eval = base_eval
         self.base = os.path.join(os.path.dirname(base_eval), "ckpt.pt")
 
@@ -442,15 +447,20 @@ class SeedRuns:
         return self.once((stage, suffix), lambda: stage_run(self.args, stage, self.base, self.seed,
                                                            self.timings, suffix, **changes))
 
-    def evaluated(self, run_dir, splits=("id",), samples=None):
+    def evaluated(self, run_dir, splits=("id",), samples=None, ood_samples=None):
         """Evaluation directory of a run's checkpoint (evaluated once)."""
-        return self.once(("eval", run_dir, samples), lambda: evaluate_base(
+        return self.once(("eval", run_dir, samples, ood_samples), lambda: evaluate_base(
             self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits,
-            samples=samples)[1])
+            samples=samples, ood_samples=ood_samples)[1])
 
     def arm(self, run_dir):
-        """An arm of C5, C6 or C9: evaluated with ARM_SAMPLES samples per problem."""
+        """An arm of C6 or C9: evaluated with ARM_SAMPLES samples per problem."""
         return self.evaluated(run_dir, samples=ARM_SAMPLES[self.args.preset])
+
+    def c5_arm(self, run_dir):
+        """An arm of C5: the trained and the longer additions, ARM_SAMPLES samples on both."""
+        n = ARM_SAMPLES[self.args.preset] or evaluation.EVAL_PRESETS[self.args.preset].samples
+        return self.evaluated(run_dir, claims.C5_SPLITS, samples=n, ood_samples=n)
 
     # the runs
     def rl(self):
@@ -462,16 +472,22 @@ class SeedRuns:
     def patterns(self):
         return self.stage("distill", "-patterns", tasks=list(claims.C3_TASKS), steps=student_steps(self.args))
 
+    def all_levels(self):
+        """C5's student: oracle traces for the trained lengths and the two longer ones."""
+        return self.stage("distill", "-all", arm="all", tasks=list(claims.C3_TASKS), steps=student_steps(self.args))
+
     def curriculum(self, name):
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
         def make():
-            # distill -> RLVR distils the same student as the distill arm of C3, C5 and C8
-            d_overrides = distill_stage_overrides(self.args, {"tasks": list(claims.C3_TASKS)}) \
+            # distill -> RLVR distils the same student as the distill arm of C5, then runs RL on
+            # the levels that student was taught
+            d_overrides = distill_stage_overrides(self.args, {"tasks": list(claims.C3_TASKS), "arm": "all"}) \
                 if name == "distill-rl" else {}
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
-                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS),
-                           "distill_steps": student_steps(self.args), "distill_format": d_overrides.get("format")}
+                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS), "distill_arm": "all",
+                           "distill_steps": student_steps(self.args), "distill_format": d_overrides.get("format"),
+                           "rl_max_level": self.top + 2}
                           if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
@@ -484,15 +500,20 @@ class SeedRuns:
                                + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
             # (RL settings given to reproduce.py other than --rl-steps are not curriculum.py options)
             rerun("curriculum.py", {**options, "rl_steps": overrides.get("steps")}, out)
-            expected = dataclasses.replace(rl, base=os.path.join(out, "distill", "ckpt.pt")) if d else rl
-            distilled = d is None or finished_with(os.path.join(out, "distill"), dataclasses.asdict(d),
-                                                   after=self.base)
+            # the distillation is C5's distill arm, made with the same settings: trained once
+            student = None
+            if d is not None and finished_with(self.all_levels(), dataclasses.asdict(d), after=self.base):
+                student = os.path.join(self.all_levels(), "ckpt.pt")
+            expected = dataclasses.replace(rl, base=student or os.path.join(out, "distill", "ckpt.pt")) if d else rl
+            distilled = d is None or student is not None or finished_with(
+                os.path.join(out, "distill"), dataclasses.asdict(d), after=self.base)
             if not self.args.fresh and distilled and finished_with(
                     os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
             else:
                 print(f"[seed {self.seed}] curriculum {name} -> {out}")
-                timed(self.timings, f"curriculum {os.path.basename(out)}", lambda: curriculum.run(d, rl, source, out))
+                timed(self.timings, f"curriculum {os.path.basename(out)}",
+                      lambda: curriculum.run(d, rl, source, out, student=student))
             return os.path.join(out, "rlvr")
         return self.once(("curriculum", name), make)
 
@@ -500,10 +521,10 @@ class SeedRuns:
 def post_training(args, base_results, timings, out_dir):
     """Run what the requested claims need, seed by seed, then measure the claims."""
     want = set(args.only)
-    per_seed = {seed: SeedRuns(args, seed, base_eval, timings) for seed, (_, base_eval) in base_results.items()}
     world = pretrain_config(args, next(iter(base_results))).world
     from data.world import World
     top = World(**world).max_level("addition")
+    per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in base_results.items()}
     rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
     short = min(KL_STEPS[args.preset], rl_steps)
     found = []
@@ -541,10 +562,10 @@ def post_training(args, base_results, timings, out_dir):
         compute = {"base": "-", "distill": f"{d_steps} steps",
                    "RLVR": f"{r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples",
                    "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"}
-        found.append(claims.claim_c5({s: {"base": r.base_eval, "distill": r.evaluated(r.patterns(), SPLITS),
-                                          "RLVR": r.evaluated(r.rl()),
-                                          "distill -> RLVR": r.arm(r.curriculum("distill-rl"))}
-                                      for s, r in per_seed.items()}, compute))
+        found.append(claims.claim_c5({s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels()),
+                                          "RLVR": r.c5_arm(r.rl_variant("longer", max_level=top + 2)),
+                                          "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))}
+                                      for s, r in per_seed.items()}, compute, top))
     if "C6" in want:
         arms = {}
         for s, r in per_seed.items():

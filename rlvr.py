@@ -158,7 +158,7 @@ def default_out(preset, seed):
 
 # ---------------------------------------------------------------- rollouts and rewards
 
-def training_levels(config, world):
+def training_levels(config, world, option="--max-level"):
     """{task: [levels]} the RL data is drawn from (uniformly), checked against the base's world."""
     levels = {}
     for task in config.tasks:
@@ -167,7 +167,7 @@ def training_levels(config, world):
                                f"({', '.join(world.task_weights)}); choose one of those")
         top = config.max_level or world.max_level(task)
         if top > world.max_level(task) + 2:
-            raise lab.LabError(f"--max-level {top} is far beyond the base's top {task} level "
+            raise lab.LabError(f"{option} {top} is far beyond the base's top {task} level "
                                f"{world.max_level(task)}; use at most {world.max_level(task) + 2} "
                                "(the levels of the length split)")
         if config.min_level > top:

@@ -7,12 +7,14 @@ import pytest
 import claims
 
 
-def write_eval(path, problems):
-    """problems: {key: (level, [correct flags])} -> an evaluation directory with predictions."""
+def write_eval(path, problems, top=None):
+    """problems: {key: (level, [correct flags])} -> an evaluation directory with predictions
+    (levels above `top` in the length split)."""
     path.mkdir()
     with open(path / "predictions.jsonl", "w") as f:
         for key, (level, correct) in problems.items():
-            f.write(json.dumps({"key": key, "split": "id", "task": "addition", "level": level,
+            split = "length" if top is not None and level > top else "id"
+            f.write(json.dumps({"key": key, "split": split, "task": "addition", "level": level,
                                 "correct": correct}) + "\n")
     return str(path)
 
@@ -37,3 +39,27 @@ def test_a_common_count_can_be_imposed(tmp_path):
     assert n == 2
     assert d1[0][1][0] == pytest.approx(1.0 - 0.5)  # pass@1 from the first two samples
     assert dn[0][1][0] == pytest.approx(0.0)        # both solve it within 2 samples
+
+
+def c5_arms(tmp_path, long_solved):
+    """Four arms on levels 1-2 (trained) and 3 (longer); distill -> RLVR solves level 3 in
+    `long_solved` of 4 samples."""
+    rates = {"base": (2, 0), "distill": (3, 1), "RLVR": (4, 0), "distill -> RLVR": (4, long_solved)}
+    return {name: write_eval(tmp_path / name.replace(" ", "").replace(">", ""), {
+        "a": (1, [1] * short + [0] * (4 - short)), "b": (2, [1] * short + [0] * (4 - short)),
+        "c": (3, [1] * long_ + [0] * (4 - long_))}, top=2) for name, (short, long_) in rates.items()}
+
+
+def test_c5_counts_the_longer_additions_the_teacher_brings(tmp_path):
+    arms = c5_arms(tmp_path, long_solved=2)
+    c5 = claims.claim_c5({0: arms}, {}, top_level=2)
+    assert c5.held == {0: True}  # best pass@1 over levels 1-3, and pass@4 not below distill's
+    row = next(line for line in c5.lines if "| 0 | distill -> RLVR |" in line)
+    assert "| 1.000 | 0.500 |" in row  # pass@1 on the trained lengths, then on the longer ones
+
+
+def test_c5_does_not_hold_when_rl_after_distillation_loses_the_longer_additions(tmp_path):
+    arms = c5_arms(tmp_path, long_solved=0)
+    c5 = claims.claim_c5({0: arms}, {}, top_level=2)
+    # distill -> RLVR ties RLVR on pass@1 at best and loses distillation's level-3 capability
+    assert c5.held == {0: False}

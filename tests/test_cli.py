@@ -114,6 +114,8 @@ CASES = [
     (curriculum.main, ["--distill-format", "zigzag"]),
     (curriculum.main, ["--selection", "hardest"]),
     (curriculum.main, ["--mode", "both"]),
+    (curriculum.main, ["--distill-arm", "old"]),
+    (curriculum.main, ["--base", "{d}/good.pt", "--rl-max-level", "9", "--out", "{d}/cur_level"]),
     (curriculum.main, ["--base", "{d}/missing.pt", "--mode", "select"]),
 ]
 

@@ -55,8 +55,10 @@ def test_selection_levels():
 def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     base = pretrain.train(dataclasses.replace(pretrain.PRESETS["tiny"], steps=40, device="cpu"),
                           str(tmp_path / "base"), quiet=True)
+    top = World(**load_checkpoint(base)["world"]).max_level("addition")
     args = curriculum.parse_args(["--preset", "tiny", "--base", base, "--rl-steps", "2",
-                                  "--distill-steps", "3", "--distill-format", "chunk", "--device", "cpu"])
+                                  "--distill-steps", "3", "--distill-format", "chunk", "--device", "cpu",
+                                  "--distill-arm", "all", "--rl-max-level", str(top + 2)])
     d, rl, src = curriculum.configs(args)
     ckpt = curriculum.run(d, rl, src, str(tmp_path / "run"), quiet=True)
     assert load_checkpoint(ckpt)["stage"] == "rlvr"
@@ -66,6 +68,9 @@ def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     assert json.load(open(tmp_path / "run" / "distill" / "config.json"))["format"] == "chunk"
     traces = [json.loads(line) for line in open(tmp_path / "run" / "distill" / "data.jsonl")]
     assert any("chunk" in t["completion"] for t in traces) and not any("column" in t["completion"] for t in traces)
+    # the all arm teaches the longer additions too, and the RL stage trains on them
+    assert max(t["level"] for t in traces if t["task"] == "addition") == top + 2
+    assert json.load(open(tmp_path / "run" / "rlvr" / "config.json"))["max_level"] == top + 2
     summary = json.load(open(tmp_path / "run" / "summary.json"))
     assert summary["compute"]["distill_steps"] == 3 and summary["compute"]["rl_steps"] == 2
 

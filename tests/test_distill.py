@@ -35,6 +35,14 @@ def test_patterns_and_new_arms_do_not_overlap_and_never_touch_the_test_region():
     assert not any(is_test(p, world) for p in patterns + new + known)
 
 
+def test_the_all_arm_covers_the_trained_levels_and_the_new_ones():
+    world = World()
+    top = world.max_level("addition")
+    everything = distill.arm_problems(arm_config("all", ("addition",)), world, random.Random(0))
+    assert {p.difficulty for p in everything} == set(range(1, top + 3))
+    assert not any(is_test(p, world) for p in everything)
+
+
 def test_the_known_arm_needs_a_level_below_the_hardest():
     world = World(difficulty_weights={"addition": [1.0], "modular": [0.5, 0.5], "chain": [0.5, 0.5]})
     assert distill.arm_levels("known", world, "modular") == [1]

@@ -137,14 +137,15 @@ def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
     assert "--rl-updates 2 --distill-steps 5 --distill-format chunk" in report
     config = lambda path: json.load(open(path))
     # the distill arm, the RLVR arm, and both halves of distill -> RLVR
-    distilled = [d for d in (runs / "distill").glob("seed0-patterns-*")
+    distilled = [d for d in (runs / "distill").glob("seed0-all-*")
                  if config(d / "config.json")["steps"] == 5 and config(d / "config.json")["format"] == "chunk"]
     rl = [d for d in (runs / "rlvr").glob("seed0-*") if config(d / "config.json")["updates"] == 2]
+    # distill -> RLVR's RL stage starts from the distill arm's student (trained once)
     both = [d for d in (runs / "curriculum").glob("seed0-distill-rl-*-d*")
-            if config(d / "distill" / "config.json")["steps"] == 5
-            and config(d / "distill" / "config.json")["format"] == "chunk"
+            if config(d / "rlvr" / "config.json")["base"] == os.path.join("runs", "tiny", "distill", distilled[0].name, "ckpt.pt")
             and config(d / "rlvr" / "config.json")["updates"] == 2]
     assert distilled and rl and both
+    assert not any((d / "distill").exists() for d in both)
 
 
 def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
