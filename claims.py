@@ -398,11 +398,14 @@ def claim_c4(arms, top_level):
 
 # ---------------------------------------------------------------- C8: right answers, wrong steps
 
-def chain_quality(eval_dir):
-    """In-distribution addition samples written as chains (not `direct`): accuracy, the share of
+C8_TASK = "chain"  # the multi-hop task: a wrong chain can still end on the right letter
+
+
+def chain_quality(eval_dir, task="addition"):
+    """In-distribution samples of a task written as chains (not `direct`): accuracy, the share of
     correct answers whose chain has a wrong or missing step ("hollow"), and step correctness."""
     correct, hollow, step_ok, n = 0, 0, [], 0
-    for r in load_predictions(eval_dir).values():
+    for r in load_predictions(eval_dir, task=task).values():
         for ok, fmt, req, right, written in zip(r["correct"], r["format"], r["steps_required"],
                                                 r["steps_correct"], r["steps_written"]):
             if not req:
@@ -416,30 +419,42 @@ def chain_quality(eval_dir):
             "step_correctness": float(np.mean(step_ok)) if step_ok else float("nan"), "chains": n}
 
 
-def claim_c8(arms):
-    """arms: {seed: {arm name: eval dir}} with arms base, RLVR and distill (patterns)."""
+def claim_c8(arms, addition_arms=None):
+    """arms: {seed: {"base", "RLVR", "distill": eval dirs}}, the RLVR and distill arms trained on
+    C8_TASK; addition_arms: the same for the study's addition arms (shown, not judged)."""
     held, rows = {}, []
+    quality_rows = lambda seed, q: [f"| {seed} | {arm} | {v['chains']} | {v['accuracy']:.3f} | {v['hollow']:.4f} | "
+                                    f"{v['step_correctness']:.3f} |" for arm, v in q.items()]
+    table = ["| seed | arm | chains | accuracy | hollow share of correct | step correctness |",
+             "|---|---|---|---|---|---|"]
     for seed, dirs in arms.items():
-        q = {arm: chain_quality(d) for arm, d in dirs.items()}
+        q = {arm: chain_quality(d, C8_TASK) for arm, d in dirs.items()}
         b, rl, d = q["base"], q["RLVR"], q["distill"]
         # distillation buys accuracy with hollow chains; RLVR tightens step coherence
         held[seed] = bool(d["accuracy"] > b["accuracy"] and d["hollow"] > b["hollow"]
                           and rl["step_correctness"] > b["step_correctness"])
-        for arm, v in q.items():
-            rows.append(f"| {seed} | {arm} | {v['chains']} | {v['accuracy']:.3f} | {v['hollow']:.4f} | "
-                        f"{v['step_correctness']:.3f} |")
-    lines = ["In-distribution addition samples written as chains. *Hollow*: a correct final answer "
-             "whose chain has a wrong, missing or extra step. Held on a seed when the distilled "
-             "model is more accurate than the base with a larger hollow share, and RLVR has a "
-             "higher step correctness than the base.", "",
-             "| seed | arm | chains | accuracy | hollow share of correct | step correctness |",
-             "|---|---|---|---|---|---|", *rows]
+        rows += quality_rows(seed, q)
+    lines = [f"Measured on the multi-hop `{C8_TASK}` task, where the answer is one of the few letters "
+             "in the prompt, so a wrong chain can still end on the right one (in addition a wrong "
+             "step almost always makes a wrong answer: see the second table). *Hollow*: a correct "
+             "final answer whose chain has a wrong, missing or extra step. Arms: the base; RLVR on "
+             f"the {C8_TASK} task; distillation of the base's own samples on that task, kept when "
+             "the answer is right (the verifier checks answers, not steps, so hollow chains are "
+             "kept). Held on a seed when the distilled model is more accurate than the base with "
+             "a larger hollow share, and RLVR has a higher step correctness than the base.", "",
+             *table, *rows]
+    if addition_arms:
+        extra = []
+        for seed, dirs in addition_arms.items():
+            extra += quality_rows(seed, {arm: chain_quality(d) for arm, d in dirs.items()})
+        lines += ["", "In-distribution addition, the study's arms (RLVR: the main run; distill: the "
+                  "oracle-taught student of C3), shown and not judged:", "", *table, *extra]
     first = next(iter(arms))
-    q = {arm: chain_quality(d) for arm, d in arms[first].items()}
+    q = {arm: chain_quality(d, C8_TASK) for arm, d in arms[first].items()}
     return Claim("C8", "Distillation can raise accuracy while step quality falls; RLVR tightens "
                  "step coherence", held,
-                 f"hollow share, seed {first}: " + ", ".join(f"{a} {v['hollow']:.4f}" for a, v in q.items()),
-                 lines)
+                 f"{C8_TASK} task, hollow share of correct answers, seed {first}: "
+                 + ", ".join(f"{a} {v['hollow']:.3f}" for a, v in q.items()), lines)
 
 
 # ---------------------------------------------------------------- C5, C6, C9: curricula

@@ -63,3 +63,17 @@ def test_c5_does_not_hold_when_rl_after_distillation_loses_the_longer_additions(
     c5 = claims.claim_c5({0: arms}, {}, top_level=2)
     # distill -> RLVR ties RLVR on pass@1 at best and loses distillation's level-3 capability
     assert c5.held == {0: False}
+
+
+def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
+    (tmp_path / "e").mkdir()
+    record = {"key": "q", "split": "id", "task": "chain", "level": 2,
+              "correct": [True, True, False, True], "format": ["chain", "chain", "chain", "direct"],
+              "steps_required": [2, 2, 2, 0], "steps_correct": [2, 1, 0, 0], "steps_written": [2, 2, 2, 0]}
+    (tmp_path / "e" / "predictions.jsonl").write_text(json.dumps(record) + "\n")
+    q = claims.chain_quality(str(tmp_path / "e"), task="chain")
+    # three chains (the direct answer has none); two right answers, one of them through a wrong step
+    assert q["chains"] == 3 and q["accuracy"] == pytest.approx(2 / 3)
+    assert q["hollow"] == pytest.approx(1 / 2)
+    assert q["step_correctness"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here

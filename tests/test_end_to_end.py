@@ -80,16 +80,20 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
     # the report's rerun commands are exact: each makes the run the study made, same settings
     commands = [line for line in report.splitlines() if line.startswith("python ")]
-    for script, marker, config in (("distill.py", "--arm known", "config.json"),
-                                   ("rlvr.py", "--beta", "config.json"),
-                                   ("curriculum.py", "--mode distill-rl", "distill/config.json")):
+    # (the study's distill -> RLVR starts from C5's distilled student; the command trains it anew)
+    student = lambda out: os.path.join(os.path.dirname(json.load(open(tiny_run / out / "rlvr" / "config.json"))["base"]),
+                                       "config.json")
+    for script, marker, config, study_config in (
+            ("distill.py", "--arm known", "config.json", lambda out: os.path.join(out, "config.json")),
+            ("rlvr.py", "--beta", "config.json", lambda out: os.path.join(out, "config.json")),
+            ("curriculum.py", "--mode distill-rl", "distill/config.json", student)):
         line = next(c for c in commands if c.startswith(f"python {script}") and marker in c)
         args = line.split()[2:]
         study_out = args[args.index("--out") + 1]
         args[args.index("--out") + 1] = "again"
         run(script, *args, cwd=tiny_run)
         again = json.load(open(tiny_run / "again" / config))
-        assert again == json.load(open(tiny_run / study_out / config)), line
+        assert again == json.load(open(tiny_run / study_config(study_out))), line
         (tiny_run / "again").rename(tiny_run / f"again-{script}")
 
 
