@@ -74,6 +74,7 @@ def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
     q = claims.chain_quality(str(tmp_path / "e"), task="chain")
     # three chains (the direct answer has none); two right answers, one of them through a wrong step
     assert q["chains"] == 3 and q["accuracy"] == pytest.approx(2 / 3)
+    assert q["chain_share"] == pytest.approx(3 / 4) and q["all_accuracy"] == pytest.approx(3 / 4)
     assert q["hollow"] == pytest.approx(1 / 2)
     assert q["step_correctness"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
