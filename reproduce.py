@@ -106,6 +106,7 @@ DISTILL_OPTIONS = {"distill_steps": "steps", "distill_format": "format"}
 
 
 RERUN = []  # the command line of every stage the report rests on, in the order they were needed
+REUSED = []  # the stages found finished with the same settings (trained or evaluated earlier)
 
 
 def cli_args(options):
@@ -176,6 +177,7 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
     checkpoint `after`, if given); the time it took goes into `timings` as `what`."""
     if not args.fresh and finished_with(out, dataclasses.asdict(config), after=after):
         print(f"[seed {seed}] reusing {what} in {out}")
+        REUSED.append(out)
         return
     print(f"[seed {seed}] {what} -> {out}")
     lab.ensure_writable_dir(out)
@@ -207,6 +209,7 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
         if metrics.get("config") == lab.json.loads(lab.json.dumps(dataclasses.asdict(config))) \
                 and metrics.get("checkpoint_stamp") == stamp:
             print(f"[seed {seed}] reusing the evaluation in {out}")
+            REUSED.append(out)
             return metrics, out
     print(f"[seed {seed}] evaluating -> {out}")
     what = f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/{os.path.basename(os.path.dirname(out))}"
@@ -372,8 +375,10 @@ def write_report(args, results, found, timings, started):
                               os.path.join(out_dir, "base_pass_at_k.png"), by_level=True)
     plot_formats(world, metrics_by_seed, os.path.join(out_dir, "base_formats.png"))
     lines = [f"# tinyreason report — preset `{args.preset}`", "",
-             f"Seeds: {', '.join(map(str, seeds))}. Every number below was measured in this run "
-             f"(wall time {time.time() - started:.0f} s, peak memory {peak_mb():.0f} MB).",
+             f"Seeds: {', '.join(map(str, seeds))}. Every number below was computed in this run "
+             f"(wall time {time.time() - started:.0f} s, peak memory {peak_mb():.0f} MB) from the "
+             f"predictions and logs of the stages it rests on: {len(timings)} run now, {len(REUSED)} "
+             "reused from earlier runs with the same settings (see Stage times and How to rerun).",
              "", *claim_sections(found), "## The base model", "",
              f"One pretrained model per seed; {n} samples per in-distribution problem at "
              f"temperature 1 (plus one greedy), {first_metrics['config']['ood_samples']} per "
@@ -510,6 +515,7 @@ class SeedRuns:
             if not self.args.fresh and distilled and finished_with(
                     os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
+                REUSED.append(out)
             else:
                 print(f"[seed {self.seed}] curriculum {name} -> {out}")
                 timed(self.timings, f"curriculum {os.path.basename(out)}",
@@ -599,6 +605,7 @@ def main(argv=None):
     args = parse_args(argv)
     started, timings, results = time.time(), [], {}
     RERUN.clear()
+    REUSED.clear()
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
         results[seed] = evaluate_base(args, ckpt, seed, timings)

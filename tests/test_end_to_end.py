@@ -75,6 +75,7 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     assert "reusing the evaluation" in again
     report = (tiny_run / "runs" / "tiny" / "REPORT.md").read_text()
     assert "## The base model" in report and "id/addition/6" in report
+    assert "from the predictions and logs of the stages it rests on: 0 run now," in report  # all reused
     for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"| {claim} |" in report and f"### {claim}:" in report
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
