@@ -114,9 +114,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def format_applies(config):
+    """True when the oracle's format (if any) is a format of at least one of the distilled tasks."""
+    return not config.format or any(config.format in TASKS[t].FORMATS for t in config.tasks)
+
+
 def check_format(config, option):
     """The oracle's format must belong to at least one of the distilled tasks."""
-    if config.format and not any(config.format in TASKS[t].FORMATS for t in config.tasks):
+    if not format_applies(config):
         raise lab.LabError(f"{option} {config.format!r} is not a format of "
                            f"{', '.join(config.tasks)}; formats: "
                            + ", ".join(f for t in config.tasks for f in TASKS[t].FORMATS))

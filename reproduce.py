@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-from data.world import FORMATS, SPLITS, TASKS
+from data.world import FORMATS, SPLITS
 import lab
 import claims
 import curriculum
@@ -227,8 +227,7 @@ def distill_stage_overrides(args, changes):
     taught in `steps`. Where it does not apply, the stage is the preset's own and is reused."""
     overrides = distill_overrides(args)
     config = dataclasses.replace(distill.PRESETS[args.preset], **{**overrides, **changes})
-    if config.format and (config.teacher != "oracle"
-                          or not any(config.format in TASKS[t].FORMATS for t in config.tasks)):
+    if config.format and (config.teacher != "oracle" or not distill.format_applies(config)):
         overrides.pop("format")
         what = f"teacher {config.teacher}" if config.teacher != "oracle" else "tasks " + ", ".join(config.tasks)
         print(f"--distill-format {config.format} does not apply to a distillation with {what}: "
@@ -477,22 +476,25 @@ class SeedRuns:
     def patterns(self):
         return self.stage("distill", "-patterns", tasks=list(claims.C3_TASKS), steps=student_steps(self.args))
 
-    def all_levels(self):
+    def all_levels_changes(self):
         """C5's student: oracle traces for the trained lengths and the two longer ones."""
-        return self.stage("distill", "-all", arm="all", tasks=list(claims.C3_TASKS), steps=student_steps(self.args))
+        return {"arm": "all", "tasks": list(claims.C3_TASKS), "steps": student_steps(self.args)}
+
+    def all_levels(self):
+        return self.stage("distill", "-all", **self.all_levels_changes())
 
     def curriculum(self, name):
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
         def make():
             # distill -> RLVR distils the same student as the distill arm of C5, then runs RL on
             # the levels that student was taught
-            d_overrides = distill_stage_overrides(self.args, {"tasks": list(claims.C3_TASKS), "arm": "all"}) \
-                if name == "distill-rl" else {}
+            student_changes = self.all_levels_changes()
+            d_overrides = distill_stage_overrides(self.args, student_changes) if name == "distill-rl" else {}
             options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
                        "device": self.args.device,
-                       **({"mode": "distill-rl", "distill_tasks": list(claims.C3_TASKS), "distill_arm": "all",
-                           "distill_steps": student_steps(self.args), "distill_format": d_overrides.get("format"),
-                           "rl_max_level": self.top + 2}
+                       **({"mode": "distill-rl", "distill_tasks": student_changes["tasks"],
+                           "distill_arm": student_changes["arm"], "distill_steps": student_changes["steps"],
+                           "distill_format": d_overrides.get("format"), "rl_max_level": self.top + 2}
                           if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             ns = curriculum.parse_args(cli_args(options))
