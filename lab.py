@@ -86,6 +86,11 @@ def entry(main):
     except USER_ERRORS as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # a stage with nothing to save (an evaluation, a report) was stopped
+        print(f"\n{os.path.basename(sys.argv[0])}: interrupted; nothing half-written was kept. Run "
+              "the same command again: finished stages and saved checkpoints are reused.",
+              file=sys.stderr)
+        sys.exit(130)
 
 
 def resolve(preset_config, args, fields):

@@ -109,3 +109,32 @@ def test_a_nan_reward_stops_rlvr_with_its_step(tmp_path, monkeypatch):
     with pytest.raises(lab.LabError) as info:
         rlvr.train(config, str(tmp_path / "rl"), quiet=True)
     assert "RL step 1" in str(info.value) and "not finite" in str(info.value)
+
+
+def test_an_evaluation_stopped_by_sigterm_exits_cleanly_and_writes_nothing(tmp_path):
+    """A stage with nothing to save (here an evaluation) stopped by `timeout` or Ctrl-C: one message,
+    exit status 130, no traceback, and no half-written metrics."""
+    from data import CharTokenizer
+    from data.world import World
+    from model import GPT, GPTConfig
+    tok = CharTokenizer()
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=160, n_layer=1, n_head=2, n_embd=16))
+    save_checkpoint(str(tmp_path / "ckpt.pt"), {"model": model.state_dict(), "model_config": vars(model.config).copy(),
+                                                "tokenizer": tok.spec(), "world": World().to_dict()})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "eval.py", "--preset", "tiny", "--checkpoint", str(tmp_path / "ckpt.pt"),
+                            "--samples", "4096", "--device", "cpu", "--out", str(tmp_path / "eval")],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen, deadline = b"", time.time() + 120
+    while b"eval samples" not in seen and time.time() < deadline:  # wait until it is sampling
+        chunk = os.read(run.stderr.fileno(), 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert b"eval samples" in seen, seen[-2000:]
+    run.send_signal(signal.SIGTERM)
+    err = (seen + run.stderr.read()).decode(errors="replace")
+    run.wait(timeout=60)
+    assert run.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "eval" / "metrics.json").exists()
