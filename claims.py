@@ -74,12 +74,17 @@ def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
     return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
 
 
-def by_level(keys, records, values):
-    """[(1, values of level L)] for each level: strata that weight levels equally."""
+def level_groups(keys, records, values):
+    """{level: the values of that level's problems}, levels in order."""
     levels = {}
     for k, v in zip(keys, values):
         levels.setdefault(records[k]["level"], []).append(v)
-    return [(1.0, levels[lvl]) for lvl in sorted(levels)]
+    return dict(sorted(levels.items()))
+
+
+def by_level(keys, records, values):
+    """[(1, values of level L)] for each level: strata that weight levels equally."""
+    return [(1.0, v) for v in level_groups(keys, records, values).values()]
 
 
 def fmt_ci(point, ci, digits=3):
@@ -487,13 +492,15 @@ def arm_changes(base_dir, arm_dir, n=None, splits=("id",)):
 
 
 def arm_levels(eval_dir, n=None, splits=("id",)):
-    """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits)."""
+    """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits), with the mean
+    pass@1 of each level: ((pass@1, interval), (pass@n, interval), n, {level: pass@1})."""
     recs = load_splits(eval_dir, splits)
     n = n or min(len(r["correct"]) for r in recs.values())
     keys = list(recs)
-    one = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), 1) for k in keys])
+    one = level_groups(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), 1) for k in keys])
     all_ = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), n) for k in keys])
-    return stratified_bootstrap(one), stratified_bootstrap(all_), n
+    return (stratified_bootstrap([(1.0, v) for v in one.values()]), stratified_bootstrap(all_), n,
+            {level: float(np.mean(v)) for level, v in one.items()})
 
 
 C5_SPLITS = ("id", "length")  # the trained lengths and the two longer ones the teacher brings
@@ -503,12 +510,7 @@ def claim_c5(arms, compute, top_level):
     """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
     C5_SPLITS with the same samples; compute: {arm: description of its compute}."""
     held, rows, pooled = {}, [], ([], [])
-    def level_pass1(recs, n, keep):
-        levels = {}
-        for r in recs.values():
-            if keep(r["level"]):
-                levels.setdefault(r["level"], []).append(pass_at_k(n, sum(r["correct"][:n]), 1))
-        return float(np.mean([np.mean(v) for v in levels.values()])) if levels else float("nan")
+    mean_of = lambda means: float(np.mean(means)) if means else float("nan")
     for seed, dirs in arms.items():
         n = sample_count(*dirs.values(), splits=C5_SPLITS)
         vals = {a: arm_levels(d, n, C5_SPLITS) for a, d in dirs.items()}
@@ -517,10 +519,9 @@ def claim_c5(arms, compute, top_level):
         pooled[0].extend(d1), pooled[1].extend(dn)
         m, ci = stratified_bootstrap(dn)
         held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
-        for a, ((p1, ci1), (pn, cin), n) in vals.items():
-            recs = load_splits(dirs[a], C5_SPLITS)
-            short = level_pass1(recs, n, lambda level: level <= top_level)
-            long_ = level_pass1(recs, n, lambda level: level > top_level)
+        for a, ((p1, ci1), (pn, cin), n, per_level) in vals.items():
+            short = mean_of([v for level, v in per_level.items() if level <= top_level])
+            long_ = mean_of([v for level, v in per_level.items() if level > top_level])
             rows.append(f"| {seed} | {a} | {p1:.3f} [{ci1[0]:.3f}, {ci1[1]:.3f}] | "
                         f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {short:.3f} | {long_:.3f} | "
                         f"{compute.get(a, '-')} |")
