@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import lab
 from data import CharTokenizer, World, eval_problems
-from model import GPT, GPTConfig, load_checkpoint, model_from_checkpoint, pick_device, sample
+from model import GPT, GPTConfig, model_from_checkpoint, pick_device, sample
 
 
 # ---------------------------------------------------------------- the baseline: nanoGPT as written for a demo
@@ -139,8 +139,7 @@ def bench_eval(checkpoint, problems=160, samples=256):
     if not os.path.exists(checkpoint):
         print(f"evaluation skipped: {checkpoint} does not exist (run python pretrain.py first)")
         return None
-    payload = load_checkpoint(checkpoint, tok.spec())
-    world = World(**payload["world"])
+    payload, world = lab.load_trained(checkpoint, "checkpoint")
     model = model_from_checkpoint(payload, pick_device("cpu"))
     chosen = eval_problems(world, "id", math.ceil(problems / 10))[:problems]
     start = time.perf_counter()
@@ -158,15 +157,18 @@ def bench_eval(checkpoint, problems=160, samples=256):
 def main():
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["training", "sampling", "eval"])
-    p.add_argument("--checkpoint", default=os.path.join("runs", "default", "pretrain", "seed0", "ckpt.pt"))
+    p.add_argument("--checkpoint", help="the model the evaluation benchmark samples from (default "
+                   "runs/default/pretrain/seed0/ckpt.pt, skipped if it does not exist yet)")
     args = p.parse_args()
+    if args.checkpoint and args.only in (None, "eval"):
+        lab.load_trained(args.checkpoint, "--checkpoint")  # a path the user gave must exist
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.only in (None, "training"):
         bench_training()
     if args.only in (None, "sampling"):
         bench_sampling()
     if args.only in (None, "eval"):
-        bench_eval(args.checkpoint)
+        bench_eval(args.checkpoint or os.path.join("runs", "default", "pretrain", "seed0", "ckpt.pt"))
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB RSS")
 
 

@@ -26,8 +26,8 @@ import os
 import lab
 import distill
 import rlvr
-from model import load_checkpoint
-from data import TASKS, World
+from model import pick_device
+from data import TASKS
 
 SELECTIONS = ("uniform", "easy", "hard", "edge")
 
@@ -84,7 +84,7 @@ def parse_args(argv=None):
     p.add_argument("--mode", default="distill-rl", choices=("distill-rl", "select"))
     p.add_argument("--selection", default="edge", choices=SELECTIONS,
                    help="for --mode select: uniform, easy, hard or edge (default)")
-    p.add_argument("--seed", type=lab.nonnegative_int, default=0)
+    p.add_argument("--seed", type=lab.seed, default=0)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--base", help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
@@ -108,11 +108,20 @@ def parse_args(argv=None):
 def configs(args):
     """The stage configs this run is made of: (distill config or None, RL config, source)."""
     base = args.base or os.path.join("runs", args.preset, "pretrain", f"seed{args.seed}", "ckpt.pt")
+    if args.mode != "distill-rl":
+        ignored = [o for o, v in (("--distill-steps", args.distill_steps), ("--distill-tasks", args.distill_tasks),
+                                  ("--distill-format", args.distill_format), ("--distill-arm", args.distill_arm),
+                                  ("--rl-max-level", args.rl_max_level)) if v]
+        if ignored:
+            raise lab.LabError(f"{', '.join(ignored)} apply to --mode distill-rl only; --mode select "
+                               "sets the levels with --selection")
+    _, world = lab.load_trained(base)  # checked now, before any output is written
     rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
     if args.rl_steps:
         rl.steps = args.rl_steps
     if args.device:
         rl.device = args.device
+        pick_device(rl.device)  # a mistyped device fails here, not after config.json is written
     if args.mode == "distill-rl":
         d = dataclasses.replace(distill.PRESETS[args.preset], seed=args.seed, base=base,
                                 device=rl.device, tasks=list(rl.tasks))
@@ -120,6 +129,8 @@ def configs(args):
             d.steps = args.distill_steps
         if args.distill_tasks:
             d.tasks = lab.task_list(args.distill_tasks)
+            if not d.tasks:
+                raise lab.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
             if any(t not in TASKS for t in d.tasks):
                 raise lab.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
         if args.distill_format:
@@ -130,10 +141,9 @@ def configs(args):
         if args.rl_max_level:
             rl.max_level = args.rl_max_level
             # checked now, not after the distillation has run
-            rlvr.training_levels(rl, World(**load_checkpoint(base)["world"]), "--rl-max-level")
+            rlvr.training_levels(rl, world, "--rl-max-level")
         return d, rl, None
-    payload = load_checkpoint(base)
-    top = World(**payload["world"]).max_level("addition")
+    top = world.max_level("addition")
     rl.min_level, rl.max_level = selection_levels(args.selection, top)
     return None, rl, CompetenceSource if args.selection == "edge" else None
 
@@ -171,7 +181,8 @@ def main(argv=None):
     name = args.mode if args.mode == "distill-rl" else args.selection
     out = args.out or os.path.join("runs", args.preset, "curriculum", f"seed{args.seed}-{name}")
     lab.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),
-                              "selection": name}, False, args.force)
+                              "selection": name}, False, args.force,
+                     inputs=(rl.base,), writes=("distill/ckpt.pt", "rlvr/ckpt.pt"))
     lab.write_json(os.path.join(out, "config.json"), {"distill": d and dataclasses.asdict(d),
                                                       "rlvr": dataclasses.asdict(rl), "selection": name})
     path = run(d, rl, source, out)

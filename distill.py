@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 import lab
-from data import TASKS, CharTokenizer, World, verify
+from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 from pretrain import learning_rate
@@ -88,7 +88,7 @@ def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--seed", type=lab.seed)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--base", help="the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--teacher", choices=TEACHERS, help="oracle (default), checkpoint or self")
@@ -136,6 +136,9 @@ def config_from_args(args):
     check_format(config, "--format")
     if config.teacher == "checkpoint" and not config.teacher_checkpoint:
         raise lab.LabError("--teacher checkpoint needs --teacher-checkpoint PATH")
+    if config.teacher != "checkpoint" and config.teacher_checkpoint:
+        raise lab.LabError(f"--teacher-checkpoint is read only with --teacher checkpoint (the "
+                           f"teacher is {config.teacher!r}); add --teacher checkpoint or drop it")
     if config.min_lr > config.lr:
         raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     if not config.base:
@@ -211,11 +214,7 @@ def train(config, out, resume_from=None, quiet=False):
     """Distil into the student; returns the path of the final checkpoint."""
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
-    base = load_checkpoint(config.base, tokenizer.spec())
-    if base.get("finished") is False:
-        raise lab.LabError(f"student checkpoint {config.base} is from an unfinished run; finish "
-                           "it first (--resume)")
-    world = World(**base["world"])
+    base, world = lab.load_trained(config.base, "student checkpoint")
     for task in config.tasks:
         if task not in world.task_weights:
             raise lab.LabError(f"task {task!r} was not in the student's pretraining mix")
@@ -327,7 +326,8 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
+    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
+                                      inputs=(config.base, config.teacher_checkpoint))
     path = train(config, out, resume_from)
     print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
 

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 import lab
-from data import CharTokenizer, World, eval_problems, split_of, verify
+from data import CharTokenizer, eval_problems, split_of, verify
 from data.world import SPLITS
 from model import load_checkpoint, model_from_checkpoint, pick_device
 
@@ -193,10 +193,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
     """Sample, verify, write predictions.jsonl and metrics.json; returns the metrics."""
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
-    payload = load_checkpoint(checkpoint, tokenizer.spec())
-    if "world" not in payload:
-        raise lab.LabError(f"{checkpoint} carries no world description; retrain it")
-    world = World(**payload["world"])
+    payload, world = lab.load_trained(checkpoint, "checkpoint")
     model = model_from_checkpoint(payload, device)
     problems = []
     for split in config.splits:
@@ -212,6 +209,8 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
     generator = torch.Generator(device=device).manual_seed(config.seed)
     total = sum(n for _, n in problems) + len(problems)
     lab.ensure_writable_dir(out_dir)
+    if os.path.exists(os.path.join(out_dir, "metrics.json")):  # stale once new predictions land
+        os.remove(os.path.join(out_dir, "metrics.json"))
     records = []
     with tqdm(total=total, desc="eval samples", disable=quiet, dynamic_ncols=True, mininterval=2.0) as bar:
         for n in sorted({n for _, n in problems}):
@@ -220,9 +219,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
                                    config.batch_rows, bar)
             greedy = lab.generate(model, tokenizer, batch, 1, 0.0, None, config.batch_rows, bar)
             records += [problem_record(p, world, o, g[0]) for p, o, g in zip(batch, outputs, greedy)]
-    with open(os.path.join(out_dir, "predictions.jsonl"), "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
+    lab.write_lines(os.path.join(out_dir, "predictions.jsonl"), (json.dumps(r) for r in records))
     metrics = {"checkpoint": checkpoint, "config": dataclasses.asdict(config),
                "groups": score_all(records)}
     lab.write_json(os.path.join(out_dir, "metrics.json"), metrics)
@@ -280,12 +277,20 @@ def plot_pass_at_k(models, path, by_level=False, split="id"):
 
 
 def load_eval(directory):
+    """(metrics, {(split, key, perturbation): record}) of an evaluation directory."""
+    damaged = lab.LabError(f"the evaluation in {directory} is missing or damaged; evaluate again "
+                           f"with python eval.py --checkpoint <its checkpoint> --out {directory}")
     metrics = lab.read_json(os.path.join(directory, "metrics.json"))
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("groups"), dict):
+        raise damaged
     records = {}
-    with open(os.path.join(directory, "predictions.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            records[(r["split"], r["key"], json.dumps(r["perturbation"], sort_keys=True))] = r
+    try:
+        with open(os.path.join(directory, "predictions.jsonl")) as f:
+            for line in f:
+                r = json.loads(line)
+                records[(r["split"], r["key"], json.dumps(r["perturbation"], sort_keys=True))] = r
+    except (OSError, ValueError, KeyError, TypeError):
+        raise damaged from None
     return metrics, records
 
 
@@ -319,6 +324,9 @@ def compare(directories, out_dir):
                 row += f" {m['pass_at_k']['1']:9.3f} {m['pass_at_k'][str(m['samples'])]:9.3f}"
         print(f"{g:28s}{row}")
     base_records = loaded[0][1]
+    if not any(r["split"] == "id" for r in base_records.values()):
+        raise lab.LabError(f"model 0 ({directories[0]}) has no in-distribution results, which the bin "
+                           "transitions start from; evaluate it with --splits id, or put first a model that has them")
     n = max(len(r["correct"]) for r in base_records.values() if r["split"] == "id")
     labels = bin_labels(n)
     for i, (_, records) in enumerate(loaded[1:], start=1):
@@ -362,6 +370,9 @@ def main(argv=None):
         if len(args.dirs) < 2:
             raise lab.LabError("compare needs at least two evaluation directories")
         for d in args.dirs:
+            if os.path.isfile(d):
+                raise lab.LabError(f"{d} is a file; pass the evaluation directory that holds it: "
+                                   f"{os.path.dirname(d) or '.'}")
             if not os.path.exists(os.path.join(d, "metrics.json")):
                 raise lab.LabError(f"{d} has no metrics.json; run python eval.py --out {d} first")
         compare(args.dirs, args.out)
@@ -376,7 +387,7 @@ def main(argv=None):
     p.add_argument("--top-level-problems", dest="top_level_problems", type=lab.nonnegative_int)
     p.add_argument("--splits", help=f"comma-separated, from {','.join(SPLITS)}")
     p.add_argument("--temperature", type=lab.positive_float)
-    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--seed", type=lab.seed)
     p.add_argument("--batch-rows", dest="batch_rows", type=lab.positive_int)
     p.add_argument("--device")
     p.add_argument("--out", help="output directory (default: eval-<preset> beside the checkpoint)")

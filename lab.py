@@ -52,6 +52,8 @@ nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+MAX_SEED = 2 ** 63 - 1  # torch's generators take a signed 64-bit seed
+seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
 def add_run_options(parser, stage):
@@ -68,8 +70,12 @@ def task_list(text):
 
 def exit_interrupted(what, ckpt_path):
     """After Ctrl-C: say where the checkpoint is and how to continue, exit with status 130."""
+    script = os.path.basename(sys.argv[0])
+    how = {"reproduce.py": "Run the same command again: finished stages are reused and this one "
+                           "continues from its checkpoint.",
+           "curriculum.py": "curriculum.py cannot resume: running it again starts this run over."}
     print(f"\ninterrupted at {what}; checkpoint in {ckpt_path}. "
-          "Continue with the same options and --resume.", file=sys.stderr)
+          + how.get(script, "Continue with the same options and --resume."), file=sys.stderr)
     sys.exit(130)
 
 
@@ -116,6 +122,16 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
+def write_lines(path, lines):
+    """Atomic text write, one line per item (temp file + rename): a killed run leaves the old file
+    or the new one, never half of the new one."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        for line in lines:
+            f.write(line + "\n")
+    os.replace(tmp, path)
+
+
 def read_json(path):
     try:
         with open(path) as f:
@@ -149,11 +165,17 @@ class JsonlLog:
         self.file.close()
 
 
-def prepare_out_dir(out, config, resume, force):
-    """Refuse to silently overwrite a different finished run. `config` is the run's settings as a
-    dict; returns the checkpoint to resume from (or None)."""
-    ensure_writable_dir(out)
+def prepare_out_dir(out, config, resume, force, inputs=(), writes=("ckpt.pt",)):
+    """Refuse to silently overwrite a different run, an unfinished one, or a checkpoint this run
+    reads (`inputs`: its base, its teacher; `writes`: the checkpoints it saves, relative to `out`).
+    `config` is the run's settings as a dict; returns the checkpoint to resume from (or None)."""
     ckpt = os.path.join(out, "ckpt.pt")
+    written = {os.path.abspath(os.path.join(out, w)) for w in writes}
+    for path in inputs:
+        if path and os.path.abspath(path) in written:
+            raise LabError(f"--out {out} holds {path}, which this run reads; training there would "
+                           "overwrite it: choose another --out")
+    ensure_writable_dir(out)
     config_path = os.path.join(out, "config.json")
     if resume:
         if not os.path.exists(ckpt):
@@ -166,12 +188,41 @@ def prepare_out_dir(out, config, resume, force):
         if read_json(config_path) != json.loads(json.dumps(config)):
             raise LabError(f"{out} holds a run with other settings; pass --force to overwrite "
                            "it or --out to write elsewhere")
+        if os.path.exists(ckpt):
+            from model import load_checkpoint
+            saved = load_checkpoint(ckpt)
+            if saved.get("finished") is False:
+                raise LabError(f"{out} holds an unfinished run of these settings (saved at step "
+                               f"{saved.get('step')}); add --resume to continue it, or --force to "
+                               "start over")
     return None
+
+
+STAGE_SCRIPTS = {"pretrain": "pretrain.py", "rlvr": "rlvr.py", "distill": "distill.py"}
+
+
+def load_trained(path, what="base checkpoint"):
+    """A finished checkpoint with its world, as (payload, World); one-line errors otherwise."""
+    from data import CharTokenizer, World
+    from model import load_checkpoint
+    payload = load_checkpoint(path, CharTokenizer().spec())
+    if payload.get("finished") is False:
+        script = STAGE_SCRIPTS.get(payload.get("stage"), "the script that made it")
+        raise LabError(f"{what} {path} is from an unfinished run (step {payload.get('step')}); finish "
+                       f"it first: {script} with the same options and --resume")
+    if not isinstance(payload.get("world"), dict):
+        raise LabError(f"{path} carries no world description; retrain it with this version of the lab")
+    return payload, World(**payload["world"])
 
 
 def trim_log(path, step):
     """Drop the lines of a JSONL log written after `step` (by a run killed after its checkpoint)."""
-    kept = [line for line in open(path) if json.loads(line)["step"] <= step]
+    def before(line):  # a line torn by a kill or a full disk is dropped, not fatal
+        try:
+            return json.loads(line)["step"] <= step
+        except (ValueError, KeyError, TypeError):
+            return False
+    kept = [line for line in open(path) if before(line)]
     with open(path, "w") as f:
         f.writelines(kept)
 
@@ -233,6 +284,13 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
     from model import sample
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]
     budgets = [max_new_tokens or completion_budget(p) for p in problems]
+    for p, ids, budget in zip(problems, prompts, budgets):
+        if len(ids) + budget > model.config.block_size:
+            fix = ("lower --max-new-tokens" if max_new_tokens else
+                   "pretrain with a longer --seq-len, or leave out the levels that do not fit")
+            raise LabError(f"{p.task} problems of level {p.difficulty} need {len(ids) + budget} tokens "
+                           f"({len(ids)} of prompt, up to {budget} of answer) but the model reads at most "
+                           f"{model.config.block_size}; {fix}")
     jobs = [i for i in range(len(problems)) for _ in range(samples_per_problem)]
     results = [[] for _ in problems]
     for start in range(0, len(jobs), batch_rows):

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 import lab
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
-from data.world import World
+from data.world import SPLITS, World
 from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
 
 
@@ -80,7 +80,7 @@ def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--seed", type=lab.seed)
     p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda or mps")
     p.add_argument("--n-layer", dest="n_layer", type=lab.positive_int)
     p.add_argument("--n-head", dest="n_head", type=lab.positive_int)
@@ -116,7 +116,22 @@ def config_from_args(args):
     pick_device(config.device)  # fail now, not after the output directory is touched
     if config.min_lr > config.lr:
         raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
+    need, problem = longest_problem(World(**config.world))
+    if need > config.seq_len:
+        raise lab.LabError(f"--seq-len {config.seq_len} is too short for this world: its {problem.task} "
+                           f"problems of level {problem.difficulty}, which the evaluation uses, need "
+                           f"{need} tokens; use --seq-len {need} or more")
     return config
+
+
+def longest_problem(world):
+    """(tokens, problem): the evaluation problem (of any split) that needs the most context,
+    prompt and longest answer together; the model must read that many."""
+    tokenizer = CharTokenizer()
+    problems = [p for split in SPLITS for p in eval_problems(world, split, 2)]
+    need = lambda p: 1 + len(tokenizer.encode(p.prompt)) + lab.completion_budget(p)
+    longest = max(problems, key=need)
+    return need(longest), longest
 
 
 def default_out(preset, seed):

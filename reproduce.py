@@ -77,6 +77,8 @@ def parse_args(argv=None):
     unknown = [c for c in args.only if c not in CLAIMS]
     if unknown or not args.only:
         p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
+    if args.group is not None and args.group < 2:
+        p.error(f"--group must be at least 2 (a group of {args.group} has no other sample to compare with)")
     if args.distill_format is not None and args.distill_format not in FORMATS:
         p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(FORMATS)}")
     if args.seeds is None:
@@ -86,8 +88,8 @@ def parse_args(argv=None):
             args.seeds = sorted({int(s) for s in args.seeds.split(",") if s.strip()})
         except ValueError:
             p.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
-        if not args.seeds or min(args.seeds) < 0:
-            p.error("--seeds: give at least one non-negative seed")
+        if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
+            p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
     return args
 
 
@@ -154,7 +156,8 @@ def base_model(args, seed, timings):
                           "format_mix": args.format_mix, "difficulty_weights": args.difficulty_weights,
                           "tasks": args.tasks, "n_layer": args.n_layer, "n_embd": args.n_embd,
                           "n_head": args.n_head}, out)
-    run_once(args, seed, timings, f"pretrain {name}", out, config, lambda: pretrain.train(config, out))
+    run_once(args, seed, timings, f"pretrain {name}", out, config,
+             lambda resume_from: pretrain.train(config, out, resume_from))
     return ckpt
 
 
@@ -174,14 +177,21 @@ def timed(timings, what, work):
 
 def run_once(args, seed, timings, what, out, config, train, after=None):
     """Train into `out` unless it already holds a finished run of `config` (started after the
-    checkpoint `after`, if given); the time it took goes into `timings` as `what`."""
-    if not args.fresh and finished_with(out, dataclasses.asdict(config), after=after):
+    checkpoint `after`, if given); an interrupted run of `config` continues from its checkpoint.
+    train(resume_from) trains; the time it took goes into `timings` as `what`."""
+    saved = None if args.fresh else saved_run(out, dataclasses.asdict(config), after=after)
+    if saved is not None and saved.get("finished"):
         print(f"[seed {seed}] reusing {what} in {out}")
         REUSED.append(out)
         return
-    print(f"[seed {seed}] {what} -> {out}")
+    resume_from = None
+    if saved is not None:
+        resume_from = os.path.join(out, "ckpt.pt")
+        print(f"[seed {seed}] {what}: continuing the interrupted run in {out} from step {saved.get('step')}")
+    else:
+        print(f"[seed {seed}] {what} -> {out}")
     lab.ensure_writable_dir(out)
-    timed(timings, what, train)
+    timed(timings, what, lambda: train(resume_from))
 
 
 def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None):
@@ -250,7 +260,7 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
                           **overrides, **changes}, out)
     run_once(args, seed, timings, f"{stage} {os.path.basename(out)}", out, config,
-             lambda: module.train(config, out), after=base_ckpt)
+             lambda resume_from: module.train(config, out, resume_from), after=base_ckpt)
     return out
 
 
@@ -259,16 +269,25 @@ def rl_logs(out):
     return metrics, lab.read_json(os.path.join(out, "summary.json"))
 
 
-def finished_with(out, config, after=None):
-    """True when `out` holds a finished run made with exactly `config` (and, if `after` names the
-    checkpoint it started from, saved after that checkpoint: a retrained base invalidates it)."""
+def saved_run(out, config, after=None):
+    """The checkpoint in `out` (finished or not) when it was made with exactly `config` (and, if
+    `after` names the checkpoint it started from, saved after that checkpoint: a retrained base
+    invalidates it); else None."""
     from model import load_checkpoint
     ckpt, config_path = os.path.join(out, "ckpt.pt"), os.path.join(out, "config.json")
-    if after is not None and os.path.exists(ckpt) and os.path.getmtime(ckpt) < os.path.getmtime(after):
-        return False
-    return (os.path.exists(ckpt) and os.path.exists(config_path)
-            and lab.read_json(config_path) == lab.json.loads(lab.json.dumps(config))
-            and bool(load_checkpoint(ckpt).get("finished")))
+    if not (os.path.exists(ckpt) and os.path.exists(config_path)):
+        return None
+    if after is not None and os.path.getmtime(ckpt) < os.path.getmtime(after):
+        return None
+    if lab.read_json(config_path) != lab.json.loads(lab.json.dumps(config)):
+        return None
+    return load_checkpoint(ckpt)
+
+
+def finished_with(out, config, after=None):
+    """True when `out` holds a finished run made with exactly `config` (see saved_run)."""
+    saved = saved_run(out, config, after)
+    return bool(saved and saved.get("finished"))
 
 
 # ---------------------------------------------------------------- the report

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 import lab
-from data import TASKS, CharTokenizer, World, verify
+from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
@@ -95,7 +95,7 @@ def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.nonnegative_int)
+    p.add_argument("--seed", type=lab.seed)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--base", help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--steps", type=lab.positive_int, help="RL steps (default 100)")
@@ -145,7 +145,9 @@ def config_from_args(args):
         raise lab.LabError(f"--group must be at least 2 (a group of {config.group} has no "
                            "baseline to compare against)")
     if config.max_level and config.min_level > config.max_level:
-        raise lab.LabError(f"--min-level ({config.min_level}) exceeds --max-level ({config.max_level})")
+        given = "--max-level" if getattr(args, "max_level", None) else f"the {config.preset} preset's --max-level"
+        raise lab.LabError(f"--min-level ({config.min_level}) exceeds {given} ({config.max_level}); "
+                           "lower it or raise --max-level")
     if not config.base:
         config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
     pick_device(config.device)
@@ -464,11 +466,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     lead = rank == 0  # the one process that writes and prints
     quiet = quiet or not lead
     tokenizer = CharTokenizer()
-    base = load_checkpoint(config.base, tokenizer.spec())
-    if base.get("finished") is False:
-        raise lab.LabError(f"base checkpoint {config.base} is from an unfinished run; finish it "
-                           "with pretrain.py --resume first")
-    world = World(**base["world"])
+    base, world = lab.load_trained(config.base)
     levels = training_levels(config, world)
     torch.manual_seed(config.seed)
     policy = model_from_checkpoint(base, device)
@@ -533,8 +531,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
                                                     tokenizer, generator, reward_rng, device, ranks)
                 source.observe(problems, correct)
             except lab.LabError as e:
-                raise lab.LabError(f"{e} at RL step {step + 1}; the last good checkpoint "
-                                   f"{ckpt_path} is kept. Try a lower --lr") from None
+                kept = (f"the last good checkpoint {ckpt_path} is kept" if os.path.exists(ckpt_path)
+                        else "no checkpoint was saved yet")
+                raise lab.LabError(f"{e} at RL step {step + 1}; {kept}. Try a lower --lr") from None
             step += 1
             record = {"step": step, **record, "seconds": time.time() - started}
             log.write(record)
@@ -579,7 +578,8 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
+    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
+                                      inputs=(config.base,))
     path = train(config, out, resume_from)
     if os.environ.get("RANK", "0") == "0":
         print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")

@@ -12,6 +12,7 @@ Distribution shift is always a knob of a split (DataAlchemy, arXiv 2508.01191):
 import random
 import string
 import zlib
+import math
 from dataclasses import asdict, dataclass, field
 
 from data import addition, chain, modular
@@ -51,18 +52,18 @@ class World:
         for task, weight in self.task_weights.items():
             if task not in TASKS:
                 raise WorldError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-            if not weight > 0:
-                raise WorldError(f"task weight of {task!r} must be positive, got {weight}")
+            if not 0 < weight < math.inf:
+                raise WorldError(f"task weight of {task!r} must be a finite positive number, got {weight}")
             self.format_weights(task)  # raises if the mix leaves a task no format
             weights = self.difficulty_weights.get(task)
-            if not weights or any(not w >= 0 for w in weights) or sum(weights) <= 0:
-                raise WorldError(f"difficulty weights of {task!r} must be non-negative with a "
-                                 f"positive sum, got {weights}")
+            if not weights or any(not 0 <= w < math.inf for w in weights) or sum(weights) <= 0:
+                raise WorldError(f"difficulty weights of {task!r} must be finite, non-negative and "
+                                 f"with a positive sum, got {weights}")
         for fmt, weight in self.format_mix.items():
             if fmt not in FORMATS:
                 raise WorldError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
-            if not weight >= 0:
-                raise WorldError(f"format weight of {fmt!r} must be >= 0, got {weight}")
+            if not 0 <= weight < math.inf:
+                raise WorldError(f"format weight of {fmt!r} must be a finite number >= 0, got {weight}")
         if not 0 < self.test_per_mille < 1000:
             raise WorldError(f"test_per_mille must be in 1..999, got {self.test_per_mille}")
 
@@ -220,12 +221,17 @@ def parse_weights(text, what):
 def parse_difficulty_weights(text):
     """`addition=1:1:2:2:3:1,modular=1:1:1:1` (a bare `1:1:2` applies to addition)."""
     out = {}
-    if not text.strip():
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
         raise WorldError("--difficulty-weights: empty; expected e.g. addition=1:1:2:2:3:1")
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    for item in items:
         task, _, levels = item.rpartition("=")
+        task = task.strip() or "addition"
+        if not item.count("=") and len(items) > 1 or task in out:
+            raise WorldError(f"--difficulty-weights {text!r}: give each task once, as "
+                             "task=w1:w2:..., levels separated by ':' (e.g. addition=1:1:2,modular=1:1)")
         try:
-            out[task.strip() or "addition"] = [float(w) for w in levels.split(":")]
+            out[task] = [float(w) for w in levels.split(":")]
         except ValueError:
             raise WorldError(f"--difficulty-weights: {levels!r} is not a list of numbers like "
                              "1:1:2:2:3:1") from None

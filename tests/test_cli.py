@@ -38,6 +38,14 @@ def files(tmp_path_factory):
     (other / "config.json").write_text('{"preset": "tiny", "steps": 1}')
     (d / "bad_json").mkdir()
     (d / "bad_json" / "metrics.json").write_text("{not json")
+    save_checkpoint(str(d / "unfinished.pt"), {**payload, "finished": False, "step": 7, "stage": "rlvr"})
+    (d / "base_dir").mkdir()
+    save_checkpoint(str(d / "base_dir" / "ckpt.pt"), payload)
+    for name, predictions in (("no_predictions", None), ("torn_predictions", '{"split": "id", "ke')):
+        (d / name).mkdir()
+        (d / name / "metrics.json").write_text('{"groups": {}}')
+        if predictions is not None:
+            (d / name / "predictions.jsonl").write_text(predictions)
     return d
 
 
@@ -117,6 +125,27 @@ CASES = [
     (curriculum.main, ["--distill-arm", "old"]),
     (curriculum.main, ["--base", "{d}/good.pt", "--rl-max-level", "9", "--out", "{d}/cur_level"]),
     (curriculum.main, ["--base", "{d}/missing.pt", "--mode", "select"]),
+    # found by a bad-input audit (2026-11-26)
+    (pretrain.main, ["--difficulty-weights", "addition=1,1,1"]),
+    (pretrain.main, ["--tasks", "addition=inf"]),
+    (pretrain.main, ["--format-mix", "column=inf"]),
+    (pretrain.main, ["--preset", "tiny", "--seq-len", "64", "--out", "{d}/short"]),
+    (pretrain.main, ["--seed", "9223372036854775808"]),
+    (evaluation.main, ["--checkpoint", "{d}/base_dir"]),
+    (evaluation.main, ["--checkpoint", "{d}/unfinished.pt"]),
+    (evaluation.main, ["compare", "{d}/bad_json/metrics.json", "{d}/bad_json"]),
+    (evaluation.main, ["compare", "{d}/no_predictions", "{d}/no_predictions"]),
+    (evaluation.main, ["compare", "{d}/torn_predictions", "{d}/torn_predictions"]),
+    (rlvr.main, ["--base", "{d}/no_world.pt", "--out", "{d}/rl_no_world"]),
+    (rlvr.main, ["--base", "{d}/unfinished.pt", "--out", "{d}/rl_unfinished"]),
+    (rlvr.main, ["--base", "{d}/base_dir/ckpt.pt", "--out", "{d}/base_dir", "--force"]),
+    (distill.main, ["--base", "{d}/no_world.pt", "--out", "{d}/d_no_world"]),
+    (curriculum.main, ["--base", "{d}/good.pt", "--distill-tasks", ",", "--out", "{d}/cur_tasks"]),
+    (curriculum.main, ["--base", "{d}/no_world.pt", "--mode", "select", "--out", "{d}/cur_no_world"]),
+    (reproduce.main, ["--group", "1"]),
+    (reproduce.main, ["--seeds", "9223372036854775808"]),
+    (distill.main, ["--teacher-checkpoint", "{d}/good.pt", "--out", "{d}/d_ignored"]),
+    (curriculum.main, ["--mode", "select", "--rl-max-level", "7", "--base", "{d}/good.pt", "--out", "{d}/cur_ignored"]),
 ]
 
 
@@ -142,3 +171,44 @@ def test_help_works_for_every_script():
     for script in ("pretrain.py", "eval.py", "rlvr.py", "distill.py", "curriculum.py", "reproduce.py", "bench.py"):
         run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 0 and "usage" in run.stdout
+
+
+def test_messages_name_the_fix(files, capsys):
+    """The advice in a message must be one that works: the command that makes a missing base,
+    the file inside a directory, the script that can finish an unfinished run."""
+    def message(main, argv):
+        with pytest.raises(SystemExit):
+            lab.entry(lambda: main([a.replace("{d}", str(files)) for a in argv]))
+        return capsys.readouterr().err
+    assert "python pretrain.py --preset tiny --seed 3" in message(rlvr.main, ["--preset", "tiny", "--seed", "3", "--out", "{d}/r3"])
+    assert f"{files / 'base_dir' / 'ckpt.pt'}" in message(evaluation.main, ["--checkpoint", "{d}/base_dir"])
+    assert "rlvr.py" in message(distill.main, ["--base", "{d}/unfinished.pt", "--out", "{d}/d_unf"])
+    assert "overwrite" in message(rlvr.main, ["--base", "{d}/base_dir/ckpt.pt", "--out", "{d}/base_dir", "--force"])
+    assert load_checkpoint_step(files / "base_dir" / "ckpt.pt") is None  # the base is untouched
+
+
+def load_checkpoint_step(path):
+    from model import load_checkpoint
+    return load_checkpoint(str(path)).get("step")
+
+
+def test_a_mistyped_device_writes_nothing(files, capsys):
+    """Caught before config.json is written, so the corrected command is not refused."""
+    with pytest.raises(SystemExit):
+        lab.entry(lambda: curriculum.main(["--base", str(files / "good.pt"), "--device", "quantum",
+                                           "--out", str(files / "cur_device")]))
+    assert not (files / "cur_device").exists()
+
+
+def test_a_problem_longer_than_the_context_is_a_user_error():
+    """Sampling a problem the model cannot read in full says which and what to change, instead
+    of failing inside the sampler."""
+    import random
+    from data import addition
+    tok = CharTokenizer()
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=1, n_head=2, n_embd=16))
+    problem = addition.sample(random.Random(0), 6)
+    with pytest.raises(lab.LabError, match="addition problems of level 6 need .* at most 48"):
+        lab.generate(model, tok, [problem], 1)
+    with pytest.raises(lab.LabError, match="--max-new-tokens"):
+        lab.generate(model, tok, [addition.sample(random.Random(0), 1)], 1, max_new_tokens=100)

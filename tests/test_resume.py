@@ -42,3 +42,40 @@ def test_resume_after_ctrl_c_matches_an_uninterrupted_run(tmp_path, monkeypatch)
         assert torch.equal(a["model"][name], b["model"][name]), name
     losses = lambda d: [(m["step"], m["loss"]) for m in map(json.loads, open(tmp_path / d / "metrics.jsonl"))]
     assert losses("a") == losses("b")
+
+
+def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, monkeypatch):
+    """Rerunning an interrupted stage without --resume must not start it over (that would throw
+    its steps away), and reproduce.py continues it to the same weights as an uninterrupted run."""
+    import argparse
+    import reproduce
+    config = tiny_config()
+    pretrain.train(config, str(tmp_path / "a"), quiet=True)
+    real, calls = lab.pack_rows, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 15:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    out = str(tmp_path / "b")
+    with pytest.raises(SystemExit):
+        pretrain.train(config, out, quiet=True)
+    monkeypatch.setattr(lab, "pack_rows", real)
+
+    with pytest.raises(lab.LabError, match="unfinished.*step 13.*--resume"):
+        lab.prepare_out_dir(out, dataclasses.asdict(config), resume=False, force=False)
+    timings = []
+    reproduce.run_once(argparse.Namespace(fresh=False), 0, timings, "pretrain", out, config,
+                       lambda resume_from: pretrain.train(config, out, resume_from, quiet=True))
+    a, b = (load_checkpoint(str(tmp_path / d / "ckpt.pt")) for d in ("a", "b"))
+    assert b["finished"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert len(timings) == 1
+
+
+def test_a_torn_last_log_line_does_not_stop_a_resume(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
+    lab.trim_log(str(log), 2)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
