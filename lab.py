@@ -52,7 +52,7 @@ nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
-MAX_SEED = 2 ** 63 - 1  # torch's generators take a signed 64-bit seed
+MAX_SEED = 2 ** 63 - 1  # torch takes up to 2^64 - 1; numpy and the cache keys are happier below 2^63
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
@@ -93,9 +93,10 @@ def entry(main):
         print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # a stage with nothing to save (an evaluation, a report) was stopped
-        print(f"\n{os.path.basename(sys.argv[0])}: interrupted; nothing half-written was kept. Run "
-              "the same command again: finished stages and saved checkpoints are reused.",
-              file=sys.stderr)
+        script = os.path.basename(sys.argv[0])
+        again = ("Run the same command again: finished stages and saved checkpoints are reused."
+                 if script == "reproduce.py" else "Run the same command again to start it over.")
+        print(f"\n{script}: interrupted; nothing half-written was kept. {again}", file=sys.stderr)
         sys.exit(130)
 
 
