@@ -77,8 +77,7 @@ def parse_args(argv=None):
     unknown = [c for c in args.only if c not in CLAIMS]
     if unknown or not args.only:
         p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
-    if args.group is not None and args.group < 2:
-        p.error(f"--group must be at least 2 (a group of {args.group} has no other sample to compare with)")
+    rlvr.check(dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args)))  # before any stage runs
     if args.distill_format is not None and args.distill_format not in FORMATS:
         p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(FORMATS)}")
     if args.seeds is None:

@@ -132,10 +132,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def config_from_args(args):
-    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
-    if args.tasks is not None:
-        config.tasks = lab.task_list(args.tasks)
+def check(config):
+    """The settings no RL run can use, whoever built the config (this CLI or reproduce.py)."""
     for task in config.tasks:
         if task not in TASKS:
             raise lab.LabError(f"unknown task {task!r} in --tasks; choose from {', '.join(TASKS)}")
@@ -144,8 +142,15 @@ def config_from_args(args):
     if config.group < 2:
         raise lab.LabError(f"--group must be at least 2 (a group of {config.group} has no "
                            "baseline to compare against)")
+
+
+def config_from_args(args):
+    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
+    if args.tasks is not None:
+        config.tasks = lab.task_list(args.tasks)
+    check(config)
     if config.max_level and config.min_level > config.max_level:
-        given = "--max-level" if getattr(args, "max_level", None) else f"the {config.preset} preset's --max-level"
+        given = "--max-level" if args.max_level else f"the {config.preset} preset's --max-level"
         raise lab.LabError(f"--min-level ({config.min_level}) exceeds {given} ({config.max_level}); "
                            "lower it or raise --max-level")
     if not config.base:
