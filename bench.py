@@ -157,7 +157,7 @@ def bench_eval(checkpoint, problems=160, samples=256):
 def main():
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["training", "sampling", "eval"])
-    p.add_argument("--checkpoint", help="the model the evaluation benchmark samples from (default "
+    p.add_argument("--checkpoint", type=lab.path, help="the model the evaluation benchmark samples from (default "
                    "runs/default/pretrain/seed0/ckpt.pt, skipped if it does not exist yet)")
     args = p.parse_args()
     if args.checkpoint and args.only in (None, "eval"):

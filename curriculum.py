@@ -86,7 +86,7 @@ def parse_args(argv=None):
                    help="for --mode select: uniform, easy, hard or edge (default)")
     p.add_argument("--seed", type=lab.seed, default=0)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--base", help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
+    p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
     p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
                    help="distillation steps of --mode distill-rl (preset default)")
@@ -100,7 +100,7 @@ def parse_args(argv=None):
                    help="for --mode distill-rl: the top level of the RL stage's problems (default: "
                         "the base's top level; up to two above it, e.g. the levels --distill-arm "
                         "all taught)")
-    p.add_argument("--out", help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
+    p.add_argument("--out", type=lab.path, help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
 

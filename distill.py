@@ -90,9 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--preset", default="default", choices=list(PRESETS))
     p.add_argument("--seed", type=lab.seed)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--base", help="the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
+    p.add_argument("--base", type=lab.path, help="the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--teacher", choices=TEACHERS, help="oracle (default), checkpoint or self")
-    p.add_argument("--teacher-checkpoint", dest="teacher_checkpoint",
+    p.add_argument("--teacher-checkpoint", dest="teacher_checkpoint", type=lab.path,
                    help="the teacher model for --teacher checkpoint")
     p.add_argument("--format", help="the oracle's format, e.g. chunk (default: column / steps / chain)")
     p.add_argument("--arm", choices=ARMS,
@@ -104,8 +104,8 @@ def parse_args(argv=None):
                    help="teacher samples per problem for checkpoint/self teachers (default 4)")
     p.add_argument("--steps", type=lab.positive_int, help="optimizer steps (default 100)")
     p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)
-    p.add_argument("--lr", type=lab.positive_float)
-    p.add_argument("--min-lr", dest="min_lr", type=lab.nonnegative_float)
+    p.add_argument("--lr", type=lab.learning_rate)
+    p.add_argument("--min-lr", dest="min_lr", type=lab.min_learning_rate)
     p.add_argument("--warmup", type=lab.nonnegative_int)
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
     p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)

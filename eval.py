@@ -365,7 +365,7 @@ def main(argv=None):
     if argv and argv[0] == "compare":
         p = lab.ArgumentParser(prog="eval.py compare", description="compare evaluated models")
         p.add_argument("dirs", nargs="+", help="evaluation directories (with metrics.json)")
-        p.add_argument("--out", default=os.path.join("runs", "compare"))
+        p.add_argument("--out", type=lab.path, default=os.path.join("runs", "compare"))
         args = p.parse_args(argv[1:])
         if len(args.dirs) < 2:
             raise lab.LabError("compare needs at least two evaluation directories")
@@ -380,27 +380,28 @@ def main(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(EVAL_PRESETS))
-    p.add_argument("--checkpoint", help="default runs/<preset>/pretrain/seed0/ckpt.pt")
+    p.add_argument("--checkpoint", type=lab.path, help="default runs/<preset>/pretrain/seed0/ckpt.pt")
     p.add_argument("--samples", type=lab.positive_int, help="samples per in-distribution problem")
     p.add_argument("--ood-samples", dest="ood_samples", type=lab.positive_int)
-    p.add_argument("--per-level", dest="per_level", type=lab.positive_int)
+    p.add_argument("--per-level", dest="per_level", type=lab.per_level)
     p.add_argument("--top-level-problems", dest="top_level_problems", type=lab.nonnegative_int)
     p.add_argument("--splits", help=f"comma-separated, from {','.join(SPLITS)}")
-    p.add_argument("--temperature", type=lab.positive_float)
+    p.add_argument("--temperature", type=lab.temperature)
     p.add_argument("--seed", type=lab.seed)
     p.add_argument("--batch-rows", dest="batch_rows", type=lab.positive_int)
     p.add_argument("--device")
-    p.add_argument("--out", help="output directory (default: eval-<preset> beside the checkpoint)")
+    p.add_argument("--out", type=lab.path, help="output directory (default: eval-<preset> beside the checkpoint)")
     p.add_argument("--prompt", help='sample completions for one prompt instead, e.g. "4821+367"')
     args = p.parse_args(argv)
     config = dataclasses.replace(EVAL_PRESETS[args.preset])
     lab.resolve(config, args, ("samples", "ood_samples", "per_level", "top_level_problems",
                                "temperature", "seed", "batch_rows", "device"))
-    if args.splits:
+    if args.splits is not None:
         config.splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
         unknown = [s for s in config.splits if s not in SPLITS]
         if unknown or not config.splits:
-            raise lab.LabError(f"--splits: unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
+            what = f"unknown split(s) {', '.join(unknown)}" if unknown else "empty"
+            raise lab.LabError(f"--splits: {what}; choose from {', '.join(SPLITS)}")
     checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
     if args.prompt is not None:
         show_samples(checkpoint, args.prompt, args.samples or 4, config)

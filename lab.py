@@ -52,13 +52,29 @@ nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+learning_rate = _number(float, lambda v: 0 < v <= 1, "a learning rate in (0, 1]")
+min_learning_rate = _number(float, lambda v: 0 <= v <= 1, "a learning rate in [0, 1]")
+# sampling temperatures in a useful range: near 0 the logits divided by it overflow float32
+# (1e-300 gave nonsense), and far above 1 every token is about equally likely
+temperature = _number(float, lambda v: 0.01 <= v <= 100, "a temperature from 0.01 to 100")
+# the search for distinct test problems tries 50 draws per problem wanted: bounded, so that an
+# absurd count is refused instead of running for hours
+per_level = _number(int, lambda v: 1 <= v <= 10000, "a problem count from 1 to 10000")
 MAX_SEED = 2 ** 63 - 1  # torch takes up to 2^64 - 1; numpy and the cache keys are happier below 2^63
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
+def path(text):
+    """A file or directory option: an empty value (an unset shell variable) is refused, not read
+    as "the default", which could be a finished run."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name one, or leave the option out for the default")
+    return text
+
+
 def add_run_options(parser, stage):
     """--out, --resume and --force: the options every training script shares."""
-    parser.add_argument("--out", help=f"output directory (default runs/<preset>/{stage}/seed<seed>)")
+    parser.add_argument("--out", type=path, help=f"output directory (default runs/<preset>/{stage}/seed<seed>)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
 
@@ -83,6 +99,9 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt  # handled where Ctrl-C is: the run saves its checkpoint and exits
 
 
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU and CUDA allocators
+
+
 def entry(main):
     """Run `main()`; a user error becomes one line on stderr and exit status 2. SIGTERM (sent by
     `timeout`, `kill` and job schedulers) is treated as Ctrl-C, so a stopped run keeps its progress."""
@@ -91,6 +110,13 @@ def entry(main):
         main()
     except USER_ERRORS as e:
         print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
+            raise
+        print(f"{os.path.basename(sys.argv[0])}: error: out of memory; lower the sizes that scale it "
+              "(--batch-size, --samples, --per-level, --prompts or --group); saved checkpoints are "
+              "kept", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # a stage with nothing to save (an evaluation, a report) was stopped
         script = os.path.basename(sys.argv[0])
@@ -181,10 +207,16 @@ def prepare_out_dir(out, config, resume, force, inputs=(), writes=("ckpt.pt",)):
     if resume:
         if not os.path.exists(ckpt):
             raise LabError(f"--resume: no checkpoint in {out}; run without --resume")
+        if not os.path.exists(config_path):
+            raise LabError(f"--resume: {out} has a checkpoint but no config.json, so its settings "
+                           "cannot be checked; start over with --force instead of --resume")
         if read_json(config_path) != json.loads(json.dumps(config)):
             raise LabError(f"--resume: {out} was trained with other settings; use the same "
                            "options or another --out")
         return ckpt
+    if os.path.exists(ckpt) and not os.path.exists(config_path) and not force:
+        raise LabError(f"{out} holds a checkpoint but no config.json; pass --force to overwrite it "
+                       "or --out to write elsewhere")
     if os.path.exists(config_path) and not force:
         if read_json(config_path) != json.loads(json.dumps(config)):
             raise LabError(f"{out} holds a run with other settings; pass --force to overwrite "
@@ -273,6 +305,12 @@ def completion_budget(problem, margin=8):
     return max(len(module.render_completion(problem, f)) for f in module.FORMATS) + 1 + margin
 
 
+def context_needed(tokenizer, problem, budget=None):
+    """Tokens the model must read to answer `problem`: BOS, the prompt and the answer budget
+    (default its `completion_budget`). The context check of pretraining and of sampling."""
+    return 1 + len(tokenizer.encode(problem.prompt)) + (budget or completion_budget(problem))
+
+
 def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, generator=None,
              batch_rows=256, progress=None, max_new_tokens=None, with_ids=False):
     """Sample `samples_per_problem` completions for every problem, in batches of `batch_rows`.
@@ -286,10 +324,11 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]
     budgets = [max_new_tokens or completion_budget(p) for p in problems]
     for p, ids, budget in zip(problems, prompts, budgets):
-        if len(ids) + budget > model.config.block_size:
+        need = context_needed(tokenizer, p, budget)
+        if need > model.config.block_size:
             fix = ("lower --max-new-tokens" if max_new_tokens else
                    "pretrain with a longer --seq-len, or leave out the levels that do not fit")
-            raise LabError(f"{p.task} problems of level {p.difficulty} need {len(ids) + budget} tokens "
+            raise LabError(f"{p.task} problems of level {p.difficulty} need {need} tokens "
                            f"({len(ids)} of prompt, up to {budget} of answer) but the model reads at most "
                            f"{model.config.block_size}; {fix}")
     jobs = [i for i in range(len(problems)) for _ in range(samples_per_problem)]

@@ -88,8 +88,8 @@ def parse_args(argv=None):
     p.add_argument("--seq-len", dest="seq_len", type=lab.positive_int)
     p.add_argument("--steps", type=lab.positive_int)
     p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)
-    p.add_argument("--lr", type=lab.positive_float)
-    p.add_argument("--min-lr", dest="min_lr", type=lab.nonnegative_float)
+    p.add_argument("--lr", type=lab.learning_rate)
+    p.add_argument("--min-lr", dest="min_lr", type=lab.min_learning_rate)
     p.add_argument("--warmup", type=lab.nonnegative_int)
     p.add_argument("--decay", type=lab.fraction,
                    help="share of the steps after warm-up spent in the cosine decay; before it the "
@@ -97,7 +97,7 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
     p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
     p.add_argument("--eval-every", dest="eval_every", type=lab.positive_int)
-    p.add_argument("--eval-per-level", dest="eval_per_level", type=lab.positive_int)
+    p.add_argument("--eval-per-level", dest="eval_per_level", type=lab.per_level)
     p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
     p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
     p.add_argument("--difficulty-weights",
@@ -129,7 +129,7 @@ def longest_problem(world):
     prompt and longest answer together; the model must read that many."""
     tokenizer = CharTokenizer()
     problems = [p for split in SPLITS for p in eval_problems(world, split, 2)]
-    need = lambda p: 1 + len(tokenizer.encode(p.prompt)) + lab.completion_budget(p)
+    need = lambda p: lab.context_needed(tokenizer, p)
     longest = max(problems, key=need)
     return need(longest), longest
 

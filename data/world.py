@@ -49,6 +49,11 @@ class World:
     def validate(self):
         if not self.task_weights:
             raise WorldError("the world needs at least one task; choose from " + ", ".join(TASKS))
+        for fmt, weight in self.format_mix.items():
+            if fmt not in FORMATS:
+                raise WorldError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+            if not 0 <= weight < math.inf:
+                raise WorldError(f"format weight of {fmt!r} must be a finite number >= 0, got {weight}")
         for task, weight in self.task_weights.items():
             if task not in TASKS:
                 raise WorldError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
@@ -59,11 +64,6 @@ class World:
             if not weights or any(not 0 <= w < math.inf for w in weights) or sum(weights) <= 0:
                 raise WorldError(f"difficulty weights of {task!r} must be finite, non-negative and "
                                  f"with a positive sum, got {weights}")
-        for fmt, weight in self.format_mix.items():
-            if fmt not in FORMATS:
-                raise WorldError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
-            if not 0 <= weight < math.inf:
-                raise WorldError(f"format weight of {fmt!r} must be a finite number >= 0, got {weight}")
         if not 0 < self.test_per_mille < 1000:
             raise WorldError(f"test_per_mille must be in 1..999, got {self.test_per_mille}")
 

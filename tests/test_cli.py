@@ -36,6 +36,8 @@ def files(tmp_path_factory):
     other = d / "other_run"
     other.mkdir()
     (other / "config.json").write_text('{"preset": "tiny", "steps": 1}')
+    (d / "no_config").mkdir()
+    save_checkpoint(str(d / "no_config" / "ckpt.pt"), payload)
     (d / "bad_json").mkdir()
     (d / "bad_json" / "metrics.json").write_text("{not json")
     save_checkpoint(str(d / "unfinished.pt"), {**payload, "finished": False, "step": 7, "stage": "rlvr"})
@@ -146,6 +148,18 @@ CASES = [
     (reproduce.main, ["--seeds", "9223372036854775808"]),
     (distill.main, ["--teacher-checkpoint", "{d}/good.pt", "--out", "{d}/d_ignored"]),
     (curriculum.main, ["--mode", "select", "--rl-max-level", "7", "--base", "{d}/good.pt", "--out", "{d}/cur_ignored"]),
+    (pretrain.main, ["--preset", "tiny", "--out", "{d}/no_config", "--resume"]),
+    (pretrain.main, ["--preset", "tiny", "--out", "{d}/no_config"]),
+    (pretrain.main, ["--lr", "1e308"]),
+    (reproduce.main, ["--rl-lr", "2"]),
+    (rlvr.main, ["--temperature", "1e-300"]),
+    (evaluation.main, ["--temperature", "1000"]),
+    (evaluation.main, ["--per-level", "100000000"]),
+    (pretrain.main, ["--preset", "tiny", "--out", ""]),
+    (curriculum.main, ["--out", " "]),
+    (evaluation.main, ["--checkpoint", ""]),
+    (evaluation.main, ["--checkpoint", "{d}/good.pt", "--splits", ""]),
+    (distill.main, ["--teacher", "checkpoint", "--teacher-checkpoint", ""]),
 ]
 
 
@@ -157,6 +171,21 @@ def test_bad_input_gives_one_line_and_exit_status_2(main, argv, files, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(capsys):
+    """torch's allocators raise RuntimeError; only their out-of-memory message becomes a user error."""
+    def oom():
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+    with pytest.raises(SystemExit) as info:
+        lab.entry(oom)
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1 and "--batch-size" in err
+
+    def bug():
+        raise RuntimeError("shape mismatch")
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        lab.entry(bug)
 
 
 def test_a_bad_option_from_the_shell_prints_no_traceback(files):
@@ -185,6 +214,8 @@ def test_messages_name_the_fix(files, capsys):
     assert "rlvr.py" in message(distill.main, ["--base", "{d}/unfinished.pt", "--out", "{d}/d_unf"])
     assert "overwrite" in message(rlvr.main, ["--base", "{d}/base_dir/ckpt.pt", "--out", "{d}/base_dir", "--force"])
     assert load_checkpoint_step(files / "base_dir" / "ckpt.pt") is None  # the base is untouched
+    assert "format weight of 'column'" in message(pretrain.main, ["--format-mix", "column=-1"])
+    assert "--force" in message(pretrain.main, ["--preset", "tiny", "--out", "{d}/no_config"])
 
 
 def load_checkpoint_step(path):
