@@ -100,7 +100,7 @@ def parse_args(argv=None):
                         "new: the two levels above them; all: both")
     p.add_argument("--tasks", help="comma-separated tasks (default addition)")
     p.add_argument("--problems", type=lab.positive_int, help="distinct training problems (default 2000)")
-    p.add_argument("--samples", type=lab.positive_int,
+    p.add_argument("--samples", type=lab.sample_count,
                    help="teacher samples per problem for checkpoint/self teachers (default 4)")
     p.add_argument("--steps", type=lab.positive_int, help="optimizer steps (default 100)")
     p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)

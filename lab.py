@@ -60,6 +60,9 @@ temperature = _number(float, lambda v: 0.01 <= v <= 100, "a temperature from 0.0
 # the search for distinct test problems tries 50 draws per problem wanted: bounded, so that an
 # absurd count is refused instead of running for hours
 per_level = _number(int, lambda v: 1 <= v <= 10000, "a problem count from 1 to 10000")
+# samples per problem: pass@k needs a few thousand at most; a bound turns a typo like 1e11 into a
+# message instead of a job list that fills the memory before anything is sampled
+sample_count = _number(int, lambda v: 1 <= v <= 65536, "a sample count from 1 to 65536")
 MAX_SEED = 2 ** 63 - 1  # torch takes up to 2^64 - 1; numpy and the cache keys are happier below 2^63
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 

@@ -61,7 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--n-head", dest="n_head", type=lab.positive_int, help="model size: attention heads")
     p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RLVR steps of every RL run")
     p.add_argument("--rl-lr", dest="rl_lr", type=lab.learning_rate, help="RLVR learning rate")
-    p.add_argument("--group", type=lab.positive_int, help="RLVR samples per prompt")
+    p.add_argument("--group", type=lab.sample_count, help="RLVR samples per prompt")
     p.add_argument("--prompts", type=lab.positive_int, help="RLVR prompts per step")
     p.add_argument("--rl-updates", dest="rl_updates", type=lab.positive_int,
                    help="RLVR policy updates per batch of samples (PPO ratio and clip when > 1)")

@@ -100,7 +100,7 @@ def parse_args(argv=None):
     p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--steps", type=lab.positive_int, help="RL steps (default 100)")
     p.add_argument("--prompts", type=lab.positive_int, help="problems per step (default 32)")
-    p.add_argument("--group", type=lab.positive_int, help="samples per problem, G (default 16; >= 2)")
+    p.add_argument("--group", type=lab.sample_count, help="samples per problem, G (default 16; >= 2)")
     p.add_argument("--temperature", type=lab.temperature, help="sampling temperature (default 1)")
     p.add_argument("--lr", type=lab.learning_rate, help="AdamW learning rate (default 3e-4)")
     p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)

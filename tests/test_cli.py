@@ -150,6 +150,8 @@ CASES = [
     (curriculum.main, ["--mode", "select", "--rl-max-level", "7", "--base", "{d}/good.pt", "--out", "{d}/cur_ignored"]),
     (pretrain.main, ["--preset", "tiny", "--out", "{d}/no_config", "--resume"]),
     (pretrain.main, ["--preset", "tiny", "--out", "{d}/no_config"]),
+    (evaluation.main, ["--samples", "100000000000"]),
+    (rlvr.main, ["--group", "1000000"]),
     (pretrain.main, ["--lr", "1e308"]),
     (reproduce.main, ["--rl-lr", "2"]),
     (rlvr.main, ["--temperature", "1e-300"]),
