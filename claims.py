@@ -6,12 +6,14 @@ and the lines of its report section. The verdict rule is the same for every clai
 advance: *reproduced* when it held on every seed, *mixed* when it held on at least two seeds
 but not all, *not reproduced* otherwise (an effect seen on one seed is not reproduced).
 """
+import collections
 import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from data.core import ANSWER_LINE
 from eval import bin_labels, capability_bin, ks_for, pass_at_k
 
 
@@ -573,6 +575,28 @@ def claim_c6(arms, steps):
                  + ", ".join(f"{v:+.3f}" for v in edge_minus_uniform), lines)
 
 
+def what_it_writes(eval_dir):
+    """In-distribution addition, every sample: the share that is well formed, step correctness of
+    the chains, the most common final answer and its share, and one fixed problem's first sample
+    (the first 3-digit problem, or the first problem, in key order) as (prompt, completion)."""
+    recs = load_predictions(eval_dir)
+    if not recs:
+        return None
+    answers = collections.Counter(found[-1] for r in recs.values() for c in r["completions"]
+                                  if (found := ANSWER_LINE.findall(c)))
+    flags = [f for r in recs.values() for f in r["well_formed"]]
+    keys = sorted(recs)
+    shown = next((k for k in keys if recs[k]["level"] == 3), keys[0])
+    common, count = answers.most_common(1)[0] if answers else ("-", 0)
+    return {"well_formed": float(np.mean(flags)), "step_correctness": chain_quality(eval_dir)["step_correctness"],
+            "common": common, "common_share": count / max(len(flags), 1),
+            "example": (recs[shown]["prompt"], recs[shown]["completions"][0])}
+
+
+def one_line(text):
+    return "`" + text.strip().replace("\n", " / ").replace("`", "'") + "`"
+
+
 def claim_c9(arms):
     """arms: {seed: {"base": dir, "full": dir, "one problem": dir, "random reward": dir,
     "format reward": dir}}."""
@@ -598,7 +622,27 @@ def claim_c9(arms):
              "when the one-problem or the random-reward run recovers at least half of full RLVR's "
              "pass@1 gain.", "",
              "| seed | run | change in pass@1 | share of full RLVR's gain | change in pass@n |",
-             "|---|---|---|---|---|", *rows]
+             "|---|---|---|---|---|", *rows, "",
+             "What each run writes (in-distribution addition, every sample): the share of "
+             "well-formed completions, the share of correct steps in the chains, and the most "
+             "common final answer over all problems with its share of the samples (a run that "
+             "answers the same number everywhere has collapsed).", "",
+             "| seed | run | well formed | step correctness | most common answer |", "|---|---|---|---|---|"]
+    examples = []
+    for seed, dirs in arms.items():
+        for name, d in dirs.items():
+            w = what_it_writes(d)
+            if w is None:
+                continue
+            steps = "no chains" if np.isnan(w["step_correctness"]) else f"{w['step_correctness']:.3f}"
+            lines.append(f"| {seed} | {name} | {w['well_formed']:.3f} | {steps} | "
+                         f"{w['common']} ({w['common_share']:.1%}) |")
+            if seed == next(iter(arms)):
+                examples.append(f"- {name}: {one_line(w['example'][1])}")
+    base = what_it_writes(next(iter(arms.values()))["base"])
+    if base is not None:
+        lines += ["", f"One problem, {one_line(base['example'][0])}, and the first sample each run "
+                  f"of seed {next(iter(arms))} wrote for it:", "", *examples]
     effect = "pass@1 change, pooled: " + ", ".join(f"{name} {fmt_ci(*stratified_bootstrap(v))}"
                                                    for name, v in pooled.items())
     return Claim("C9", "RLVR mostly elicits: one problem or a spurious reward recovers much of the gain",

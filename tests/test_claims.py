@@ -78,3 +78,24 @@ def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
     assert q["hollow"] == pytest.approx(1 / 2)
     assert q["step_correctness"] == pytest.approx((1 + 0.5 + 0) / 3)
     assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
+
+
+def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
+    """C9's table of what each run writes: a run that answers 7 everywhere shows it."""
+    (tmp_path / "e").mkdir()
+    common = {"split": "id", "task": "addition", "format": ["column"] * 2, "steps_required": [2, 2],
+              "steps_written": [2, 2], "greedy": "", "greedy_correct": False}
+    records = [
+        {**common, "key": "12+3\n", "prompt": "12+3\n", "level": 2, "correct": [False, False],
+         "well_formed": [True, False], "steps_correct": [2, 0],
+         "completions": ["column\n2+3+0=05\n1+0+0=01\nans 7", "garbage"]},
+        {**common, "key": "101+2\n", "prompt": "101+2\n", "level": 3, "correct": [False, False],
+         "well_formed": [True, True], "steps_correct": [1, 1],
+         "completions": ["column\n1+2+0=03\nans 7", "column\n1+2+0=03\nans 103"]}]
+    (tmp_path / "e" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    w = claims.what_it_writes(str(tmp_path / "e"))
+    assert w["well_formed"] == pytest.approx(3 / 4)
+    assert w["step_correctness"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
+    assert (w["common"], w["common_share"]) == ("7", pytest.approx(2 / 4))  # the garbage has no answer
+    assert w["example"] == ("101+2\n", "column\n1+2+0=03\nans 7")  # the 3-digit problem's first sample
+    assert claims.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"
