@@ -143,23 +143,25 @@ def config_hash(d):
 
 # ---------------------------------------------------------------- files
 
-def write_json(path, obj):
-    """Atomic JSON write (temp file + rename)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+def write_atomically(path, write):
+    """Write a file through `write(f)` into a temp file, then rename: a killed run leaves the old
+    file or the new one, never half of the new one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
+        write(f)
     os.replace(tmp, path)
+
+
+def write_json(path, obj):
+    """Atomic JSON write."""
+    write_atomically(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
 
 
 def write_lines(path, lines):
-    """Atomic text write, one line per item (temp file + rename): a killed run leaves the old file
-    or the new one, never half of the new one."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        for line in lines:
-            f.write(line + "\n")
-    os.replace(tmp, path)
+    """One line per item, written atomically."""
+    write_atomically(path, lambda f: f.writelines(line + "\n" for line in lines))
 
 
 def read_json(path):
