@@ -164,6 +164,12 @@ def write_lines(path, lines):
     write_atomically(path, lambda f: f.writelines(line + "\n" for line in lines))
 
 
+def as_json(obj):
+    """`obj` as it reads back from a JSON file (tuples become lists): what a saved config.json is
+    compared with."""
+    return json.loads(json.dumps(obj))
+
+
 def read_json(path):
     try:
         with open(path) as f:
@@ -215,7 +221,7 @@ def prepare_out_dir(out, config, resume, force, inputs=(), writes=("ckpt.pt",)):
         if not os.path.exists(config_path):
             raise LabError(f"--resume: {out} has a checkpoint but no config.json, so its settings "
                            "cannot be checked; start over with --force instead of --resume")
-        if read_json(config_path) != json.loads(json.dumps(config)):
+        if read_json(config_path) != as_json(config):
             raise LabError(f"--resume: {out} was trained with other settings; use the same "
                            "options or another --out")
         return ckpt
@@ -223,7 +229,7 @@ def prepare_out_dir(out, config, resume, force, inputs=(), writes=("ckpt.pt",)):
         raise LabError(f"{out} holds a checkpoint but no config.json; pass --force to overwrite it "
                        "or --out to write elsewhere")
     if os.path.exists(config_path) and not force:
-        if read_json(config_path) != json.loads(json.dumps(config)):
+        if read_json(config_path) != as_json(config):
             raise LabError(f"{out} holds a run with other settings; pass --force to overwrite "
                            "it or --out to write elsewhere")
         if os.path.exists(ckpt):

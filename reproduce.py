@@ -215,7 +215,7 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path):
         metrics = lab.read_json(metrics_path)
-        if metrics.get("config") == lab.json.loads(lab.json.dumps(dataclasses.asdict(config))) \
+        if metrics.get("config") == lab.as_json(dataclasses.asdict(config)) \
                 and metrics.get("checkpoint_stamp") == stamp:
             print(f"[seed {seed}] reusing the evaluation in {out}")
             REUSED.append(out)
@@ -278,7 +278,7 @@ def saved_run(out, config, after=None):
         return None
     if after is not None and os.path.getmtime(ckpt) < os.path.getmtime(after):
         return None
-    if lab.read_json(config_path) != lab.json.loads(lab.json.dumps(config)):
+    if lab.read_json(config_path) != lab.as_json(config):
         return None
     return load_checkpoint(ckpt)
 
