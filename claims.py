@@ -628,7 +628,7 @@ def claim_c9(arms):
              "common final answer over all problems with its share of the samples (a run that "
              "answers the same number everywhere has collapsed).", "",
              "| seed | run | well formed | step correctness | most common answer |", "|---|---|---|---|---|"]
-    examples = []
+    first, examples, shown = next(iter(arms)), [], None
     for seed, dirs in arms.items():
         for name, d in dirs.items():
             w = what_it_writes(d)
@@ -637,12 +637,12 @@ def claim_c9(arms):
             steps = "no chains" if np.isnan(w["step_correctness"]) else f"{w['step_correctness']:.3f}"
             lines.append(f"| {seed} | {name} | {w['well_formed']:.3f} | {steps} | "
                          f"{w['common']} ({w['common_share']:.1%}) |")
-            if seed == next(iter(arms)):
+            if seed == first:
                 examples.append(f"- {name}: {one_line(w['example'][1])}")
-    base = what_it_writes(next(iter(arms.values()))["base"])
-    if base is not None:
-        lines += ["", f"One problem, {one_line(base['example'][0])}, and the first sample each run "
-                  f"of seed {next(iter(arms))} wrote for it:", "", *examples]
+                shown = shown or w["example"][0]  # the base's problem: every arm shows the same one
+    if shown is not None:
+        lines += ["", f"One problem, {one_line(shown)}, and the first sample each run of seed "
+                  f"{first} wrote for it:", "", *examples]
     effect = "pass@1 change, pooled: " + ", ".join(f"{name} {fmt_ci(*stratified_bootstrap(v))}"
                                                    for name, v in pooled.items())
     return Claim("C9", "RLVR mostly elicits: one problem or a spurious reward recovers much of the gain",
