@@ -95,10 +95,10 @@ def fmt_ci(point, ci, digits=3):
 
 # ---------------------------------------------------------------- C1: capability narrowing
 
-def claim_c1(pairs, top_level):
-    """pairs: {seed: (base eval dir, RL eval dir)}. In-distribution addition, base vs RL."""
-    held, lines = {}, []
-    d1_all, dn_all, dtop_all = [], [], []
+def c1_check(pairs, top_level):
+    """C1's check on {seed: (base eval dir, RL eval dir)}: held by seed, the per-seed table, the
+    pooled effects and the bin transitions over all seeds."""
+    held, d1_all, dn_all, dtop_all = {}, [], [], []
     table = ["| seed | problems | pass@1 base -> RL | pass@n base -> RL | hardest level pass@n | "
              "low bins: lost / gained | crossover k | held |", "|---|---|---|---|---|---|---|---|"]
     transitions = None
@@ -134,25 +134,46 @@ def claim_c1(pairs, top_level):
                      f"{balanced(base, n):.3f} -> {balanced(rl, n):.3f} | "
                      f"{np.mean([p(base[k], n) for k in top]):.3f} -> {np.mean([p(rl[k], n) for k in top]):.3f} | "
                      f"{lost} / {gained} | {cross if cross is not None else 'none'} | {'yes' if ok else 'no'} |")
-    m1, ci1 = stratified_bootstrap(d1_all)
-    mn, cin = stratified_bootstrap(dn_all)
-    mt, cit = stratified_bootstrap(dtop_all)
+    pooled = {"1": stratified_bootstrap(d1_all), "n": stratified_bootstrap(dn_all),
+              "top": stratified_bootstrap(dtop_all)}
+    return held, table, pooled, transitions, n
+
+
+def claim_c1(pairs, top_level, main=None):
+    """pairs: {seed: (base eval dir, eval dir of RL whose data stop one level short of the
+    hardest)}; main: the same for the main RL run (data on every level), shown for context.
+    In-distribution addition, every trained level, base vs RL."""
+    held, table, pooled, transitions, n = c1_check(pairs, top_level)
+    (m1, ci1), (mn, cin), (mt, cit) = pooled["1"], pooled["n"], pooled["top"]
     labels = bin_labels(n)
-    lines += [f"Change from base to RL on the in-distribution addition test problems, every "
-              f"difficulty level weighted equally, pooled over {len(pairs)} seeds (95% bootstrap "
-              f"intervals, problems resampled within seed and level): pass@1 {fmt_ci(m1, ci1)}; "
-              f"pass@{n} {fmt_ci(mn, cin)}; pass@{n} at the hardest level ({top_level} digits) "
-              f"{fmt_ci(mt, cit)}.", "",
-              f"Held on a seed when pass@1 rose (interval above 0), pass@{n} did not rise (interval "
-              f"reaches 0 or below), pass@{n} at the hardest level fell, and problems of the low "
-              "bins ([1-4] and [5-16] correct) moved down more often than up.", ""] + table + [
-              "", f"Bin transitions base -> RL, all seeds (rows: base bin, columns: RL bin, "
-              f"correct samples out of {n}):", "",
-              "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines = [f"The RL run of this claim trains on additions of 1-{top_level - 1} digits, one level "
+             f"short of the hardest, and is evaluated on every level 1-{top_level}: the narrowing is "
+             f"measured on the {top_level}-digit level, which its reward never reaches. This is what "
+             "the effect needed (runs CR and CF in docs/experiments.md): the main RL run, whose "
+             "data include the hardest level, learns that level on some seeds instead (second table).", "",
+             f"Change from base to RL on the in-distribution addition test problems, every "
+             f"difficulty level weighted equally, pooled over {len(pairs)} seeds (95% bootstrap "
+             f"intervals, problems resampled within seed and level): pass@1 {fmt_ci(m1, ci1)}; "
+             f"pass@{n} {fmt_ci(mn, cin)}; pass@{n} at the hardest level ({top_level} digits) "
+             f"{fmt_ci(mt, cit)}.", "",
+             f"Held on a seed when pass@1 rose (interval above 0), pass@{n} did not rise (interval "
+             f"reaches 0 or below), pass@{n} at the hardest level fell, and problems of the low "
+             "bins ([1-4] and [5-16] correct) moved down more often than up.", ""] + table + [
+             "", f"Bin transitions base -> RL, all seeds (rows: base bin, columns: RL bin, "
+             f"correct samples out of {n}):", "",
+             "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for i, row in enumerate(transitions):
         lines.append(f"| {labels[i]} | " + " | ".join(str(v) for v in row) + " |")
+    if main:
+        held_main, table_main, pooled_main, _, _ = c1_check(main, top_level)
+        lines += ["", f"The same check on the main RL run (data on every level 1-{top_level}; the run "
+                  "that C2, C7 and C9 read), for context, not part of the verdict: held on "
+                  f"{sum(held_main.values())} of {len(held_main)} seeds; pooled pass@1 "
+                  f"{fmt_ci(*pooled_main['1'])}, pass@{n} {fmt_ci(*pooled_main['n'])}, pass@{n} at "
+                  f"the hardest level {fmt_ci(*pooled_main['top'])}.", ""] + table_main
     return Claim("C1", "RLVR raises pass@1 but not pass@k at large k; the hardest problems lose "
-                 "(capability narrowing)", held, f"pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}",
+                 "(capability narrowing)", held, f"pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}, "
+                 f"{top_level}-digit pass@{n} {fmt_ci(mt, cit)} (RL data 1-{top_level - 1} digits)",
                  lines)
 
 
@@ -649,7 +670,7 @@ def claim_c9(arms):
                  held, effect, lines)
 
 
-def plot_c1(pairs, path):
+def plot_c1(pairs, path, rl_label="RLVR"):
     """pass@k of base (dashed) and RL (solid) on in-distribution addition, mean over seeds: all
     levels weighted equally (left) and level by level (right)."""
     import matplotlib
@@ -669,7 +690,8 @@ def plot_c1(pairs, path):
     mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
     for model, style in (("base", "--"), ("RLVR", "-")):
-        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o", label=model)
+        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o",
+                label=rl_label if model == "RLVR" else model)
         for i, lvl in enumerate(levels):
             bx.plot(ks, mean(model, lvl), style, color=f"C{i}", label=f"{lvl} digits" if model == "RLVR" else None)
     for a, title in ((ax, f"all levels, weighted equally ({len(pairs)} seeds)"),
@@ -677,7 +699,7 @@ def plot_c1(pairs, path):
         a.set(xscale="log", xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
         a.set_xscale("log", base=2)
         a.legend(fontsize=8)
-    fig.suptitle("C1: in-distribution addition, base vs RLVR")
+    fig.suptitle(f"C1: in-distribution addition, base vs {rl_label}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
