@@ -148,9 +148,10 @@ def claim_c1(pairs, top_level, main=None):
     labels = bin_labels(n)
     lines = [f"The RL run of this claim trains on additions of 1-{top_level - 1} digits, one level "
              f"short of the hardest, and is evaluated on every level 1-{top_level}: the narrowing is "
-             f"measured on the {top_level}-digit level, which its reward never reaches. This is what "
-             "the effect needed (runs CR and CF in docs/experiments.md): the main RL run, whose "
-             "data include the hardest level, learns that level on some seeds instead (second table).", "",
+             f"measured on the {top_level}-digit level, which its reward never reaches. Why: in the "
+             "default study the main RL run, whose data include the hardest level, learned that level "
+             "on two of three seeds instead of losing it (runs CR and CF in docs/experiments.md); the "
+             "second table gives the main run's check in this study.", "",
              f"Change from base to RL on the in-distribution addition test problems, every "
              f"difficulty level weighted equally, pooled over {len(pairs)} seeds (95% bootstrap "
              f"intervals, problems resampled within seed and level): pass@1 {fmt_ci(m1, ci1)}; "
