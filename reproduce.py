@@ -89,6 +89,13 @@ def parse_args(argv=None):
             p.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
         if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
             p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
+    if "C1" in args.only:  # C1's RL run leaves the hardest addition level out (post_training)
+        from data.world import World
+        top = World(**pretrain_config(args, args.seeds[0]).world).max_level("addition")
+        if top < 2:
+            p.error(f"C1 measures narrowing on the hardest addition level, which its RL run leaves "
+                    f"out: the world needs at least two addition levels, this one has {top}; give "
+                    "--difficulty-weights more levels or leave C1 out of --only")
     return args
 
 

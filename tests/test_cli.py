@@ -154,6 +154,7 @@ CASES = [
     (rlvr.main, ["--group", "1000000"]),
     (pretrain.main, ["--lr", "1e308"]),
     (reproduce.main, ["--rl-lr", "2"]),
+    (reproduce.main, ["--preset", "tiny", "--difficulty-weights", "addition=1", "--only", "C1"]),
     (rlvr.main, ["--temperature", "1e-300"]),
     (evaluation.main, ["--temperature", "1000"]),
     (evaluation.main, ["--per-level", "100000000"]),
