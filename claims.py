@@ -427,7 +427,20 @@ def claim_c4(arms, top_level):
 
 # ---------------------------------------------------------------- C8: right answers, wrong steps
 
-C8_TASK = "chain"  # the multi-hop task: a wrong chain can still end on the right letter
+# the tasks where a chain with a wrong step can still end on the right answer, in order of
+# preference; C8 is asked on the first one the world has
+C8_TASKS = {
+    "compare": "the compare task (which of two sums is larger, `a` or `b`), whose chain writes both "
+               "additions and their totals: a wrong digit in one sum usually leaves the comparison "
+               "right",
+    "chain": "the multi-hop `chain` task, where the answer is one of the few letters in the prompt, "
+             "so a wrong chain can still end on the right one",
+}
+
+
+def c8_task(task_weights):
+    """The task C8 is asked on in a world with these tasks, or None."""
+    return next((t for t in C8_TASKS if t in task_weights), None)
 
 
 def chain_quality(eval_dir, task="addition"):
@@ -451,9 +464,10 @@ def chain_quality(eval_dir, task="addition"):
             "chain_share": n / max(samples, 1), "all_accuracy": right_answers / max(samples, 1)}
 
 
-def claim_c8(arms, addition_arms=None):
+def claim_c8(arms, addition_arms=None, task="chain"):
     """arms: {seed: {"base", "RLVR", "distill": eval dirs}}, the RLVR and distill arms trained on
-    C8_TASK; addition_arms: the same for the study's addition arms (shown, not judged)."""
+    `task` (one of C8_TASKS); addition_arms: the same for the study's addition arms (shown, not
+    judged)."""
     held, rows = {}, []
     quality_rows = lambda seed, q: [f"| {seed} | {arm} | {v['chain_share']:.2f} | {v['all_accuracy']:.3f} | {v['chains']} | "
                                     f"{v['accuracy']:.3f} | {v['hollow']:.4f} | {v['step_correctness']:.3f} |"
@@ -462,17 +476,16 @@ def claim_c8(arms, addition_arms=None):
              "accuracy of chains | hollow share of correct chains | step correctness |",
              "|---|---|---|---|---|---|---|---|"]
     for seed, dirs in arms.items():
-        q = {arm: chain_quality(d, C8_TASK) for arm, d in dirs.items()}
+        q = {arm: chain_quality(d, task) for arm, d in dirs.items()}
         b, rl, d = q["base"], q["RLVR"], q["distill"]
         # distillation buys accuracy with hollow chains; RLVR tightens step coherence
         held[seed] = bool(d["accuracy"] > b["accuracy"] and d["hollow"] > b["hollow"]
                           and rl["step_correctness"] > b["step_correctness"])
         rows += quality_rows(seed, q)
-    lines = [f"Measured on the multi-hop `{C8_TASK}` task, where the answer is one of the few letters "
-             "in the prompt, so a wrong chain can still end on the right one (in addition a wrong "
+    lines = [f"Measured on {C8_TASKS[task]} (in addition a wrong "
              "step almost always makes a wrong answer: see the second table). *Hollow*: a correct "
              "final answer whose chain has a wrong, missing or extra step. Arms: the base; RLVR on "
-             f"the {C8_TASK} task; distillation of the base's own samples on that task, kept when "
+             f"the {task} task; distillation of the base's own samples on that task, kept when "
              "the answer is right (the verifier checks answers, not steps, so hollow chains are "
              "kept). Held on a seed when the distilled model is more accurate than the base with "
              "a larger hollow share, and RLVR has a higher step correctness than the base (an arm "
@@ -485,10 +498,10 @@ def claim_c8(arms, addition_arms=None):
         lines += ["", "In-distribution addition, the study's arms (RLVR: the main run; distill: the "
                   "oracle-taught student of C3), shown and not judged:", "", *table, *extra]
     first = next(iter(arms))
-    q = {arm: chain_quality(d, C8_TASK) for arm, d in arms[first].items()}
+    q = {arm: chain_quality(d, task) for arm, d in arms[first].items()}
     return Claim("C8", "Distillation can raise accuracy while step quality falls; RLVR tightens "
                  "step coherence", held,
-                 f"{C8_TASK} task, hollow share of correct answers, seed {first}: "
+                 f"{task} task, hollow share of correct answers, seed {first}: "
                  + ", ".join(f"{a} {v['hollow']:.3f}" for a, v in q.items()), lines)
 
 

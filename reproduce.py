@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-from data.world import FORMATS, SPLITS
+from data.world import FORMATS, SPLITS, World
 import lab
 import claims
 import curriculum
@@ -89,9 +89,13 @@ def parse_args(argv=None):
             p.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
         if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
             p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
+    world = World(**pretrain_config(args, args.seeds[0]).world)
+    if "C8" in args.only and claims.c8_task(world.task_weights) is None:
+        p.error("C8 is asked on a task where a wrong step can still reach the right answer ("
+                + " or ".join(claims.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
+                "or leave C8 out of --only")
     if "C1" in args.only:  # C1's RL run leaves the hardest addition level out (post_training)
-        from data.world import World
-        top = World(**pretrain_config(args, args.seeds[0]).world).max_level("addition")
+        top = world.max_level("addition")
         if top < 2:
             p.error(f"C1 measures narrowing on the hardest addition level, which its RL run leaves "
                     f"out: the world needs at least two addition levels, this one has {top}; give "
@@ -309,7 +313,6 @@ def mean_and_spread(values):
 
 def base_checks(world, metrics_by_seed):
     """The properties the post-training claims need from the base model, measured per seed."""
-    from data.world import World
     world = World(**world)
     top = world.max_level("addition") if "addition" in world.task_weights else None
     rows = []
@@ -344,7 +347,6 @@ def plot_formats(world, metrics_by_seed, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from data.world import World
     world = World(**world)
     tasks = list(world.task_weights)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
@@ -554,9 +556,8 @@ class SeedRuns:
 def post_training(args, base_results, timings, out_dir):
     """Run what the requested claims need, seed by seed, then measure the claims."""
     want = set(args.only)
-    world = pretrain_config(args, next(iter(base_results))).world
-    from data.world import World
-    top = World(**world).max_level("addition")
+    world = World(**pretrain_config(args, next(iter(base_results))).world)
+    top = world.max_level("addition")
     per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in base_results.items()}
     rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
     short = min(KL_STEPS[args.preset], rl_steps)
@@ -616,13 +617,13 @@ def post_training(args, base_results, timings, out_dir):
                                           os.path.join(r.stage("distill", "-self", teacher="self"), "ckpt.pt"))
                                       for s, r in per_seed.items()}))
     if "C8" in want:
-        chain_task = [claims.C8_TASK]
+        task = claims.c8_task(world.task_weights)  # parse_args made sure there is one
         found.append(claims.claim_c8(
-            {s: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(claims.C8_TASK, tasks=chain_task)),
-                 "distill": r.arm(r.stage("distill", f"-self-{claims.C8_TASK}", teacher="self", tasks=chain_task))}
+            {s: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(task, tasks=[task])),
+                 "distill": r.arm(r.stage("distill", f"-self-{task}", teacher="self", tasks=[task]))}
              for s, r in per_seed.items()},
             {s: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()), "distill": r.evaluated(r.patterns(), SPLITS)}
-             for s, r in per_seed.items()}))
+             for s, r in per_seed.items()}, task))
     if "C9" in want:
         found.append(claims.claim_c9({s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
                                           "one problem": r.arm(r.rl_variant("one-problem", pool=1)),

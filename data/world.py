@@ -15,13 +15,16 @@ import zlib
 import math
 from dataclasses import asdict, dataclass, field
 
-from data import addition, chain, modular
+from data import addition, chain, compare, modular
 
-TASKS = {module.NAME: module for module in (addition, modular, chain)}
+TASKS = {module.NAME: module for module in (addition, modular, chain, compare)}
 FORMATS = sorted({f for module in TASKS.values() for f in module.FORMATS})  # every task's formats
 # `direct` is a minority format on purpose: the model never learns to add long numbers in its
 # head, so its share caps the easy levels' accuracy (docs/experiments.md, runs A-D, G)
 DEFAULT_FORMAT_MIX = {"column": 0.55, "chunk": 0.4, "direct": 0.05, "steps": 0.8, "chain": 0.8}
+# levels of a task that the default world leaves out, used when `--tasks` names it (kept out of
+# the default World so that its config, and so every cached stage's hash, stays as it was)
+OPTIONAL_DIFFICULTY_WEIGHTS = {"compare": [0.2, 0.2, 0.2, 0.2, 0.2]}
 PERTURBATIONS = ("noise", "spaces", "prefix")
 SPLITS = ("id", "length", "composition", "format")
 
@@ -247,6 +250,9 @@ def world_from_options(tasks=None, format_mix=None, difficulty_weights=None, bas
     fields = world.to_dict()
     if tasks is not None:
         fields["task_weights"] = parse_weights(tasks, "--tasks")
+        for task, levels in OPTIONAL_DIFFICULTY_WEIGHTS.items():
+            if task in fields["task_weights"]:
+                fields["difficulty_weights"].setdefault(task, list(levels))
     if format_mix is not None:
         fields["format_mix"] = {**fields["format_mix"], **parse_weights(format_mix, "--format-mix")}
     if difficulty_weights is not None:

@@ -80,6 +80,29 @@ def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
     assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
 
 
+def c8_eval(path, task, correct, steps_correct):
+    """One compare-style problem with 4 column chains of 6 steps each."""
+    path.mkdir()
+    record = {"key": "q", "split": "id", "task": task, "level": 2, "correct": correct,
+              "format": ["column"] * 4, "steps_required": [6] * 4, "steps_correct": steps_correct,
+              "steps_written": [6] * 4}
+    (path / "predictions.jsonl").write_text(json.dumps(record) + "\n")
+    return str(path)
+
+
+def test_c8_is_judged_on_the_task_it_is_given(tmp_path):
+    """Distillation: more right answers, more of them hollow; RLVR: every step right."""
+    arms = {"base": c8_eval(tmp_path / "b", "compare", [1, 1, 0, 0], [6, 6, 3, 3]),
+            "RLVR": c8_eval(tmp_path / "r", "compare", [1, 1, 1, 0], [6, 6, 6, 6]),
+            "distill": c8_eval(tmp_path / "d", "compare", [1, 1, 1, 0], [6, 5, 4, 3])}
+    assert claims.claim_c8({0: arms}, task="compare").held == {0: True}
+    # asked on another task, these predictions hold no chains: nothing can hold
+    assert claims.claim_c8({0: arms}, task="chain").held == {0: False}
+    assert claims.c8_task({"addition": 0.6, "compare": 0.2, "chain": 0.2}) == "compare"
+    assert claims.c8_task({"addition": 0.6, "chain": 0.2}) == "chain"
+    assert claims.c8_task({"addition": 1.0}) is None
+
+
 def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
     """C9's table of what each run writes: a run that answers 7 everywhere shows it."""
     (tmp_path / "e").mkdir()

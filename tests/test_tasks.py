@@ -4,7 +4,7 @@ import random
 import pytest
 
 from data import TASKS
-from data import addition, chain, modular
+from data import addition, chain, compare, modular
 
 LEVELS = range(1, 9)
 
@@ -48,6 +48,31 @@ def test_modular_steps_follow_left_to_right_semantics():
 def test_chain_follows_the_facts():
     p = chain.make((("q", "m"), ("p", "q"), ("m", "x"), ("k", "z")), "p", 3)
     assert p.answer == "x" and chain.reference_steps(p, "chain") == ["p>q", "q>m", "m>x"]
+
+
+def test_compare_writes_both_additions_and_their_totals():
+    p = compare.make(48, 7, 19, 30)
+    assert p.answer == "a" and p.prompt == "48+7?19+30\n"
+    assert compare.reference_steps(p, "column") == ["8+7+0=15", "4+0+1=05", "=55",
+                                                     "9+0+0=09", "1+3+0=04", "=49"]
+    with pytest.raises(ValueError):
+        compare.make(1, 2, 2, 1)  # equal sums have no larger one
+    rng = random.Random(0)
+    for level in range(1, 6):
+        for _ in range(50):
+            q = compare.sample(rng, level)
+            a, b, c, d = q.data
+            assert a + b != c + d and q.difficulty == level == max(len(str(n)) for n in q.data)
+
+
+def test_a_compare_chain_with_a_wrong_sum_can_still_answer_right():
+    """What C8 needs: the right answer through a wrong step (a hollow chain)."""
+    p = compare.make(4821, 367, 5102, 93)  # 5188 < 5195
+    lines = compare.render_completion(p, "column").split("\n")
+    lines[5] = "=5189"  # the first total, off by one: still below 5195
+    verdict = compare.verify(p, "\n".join(lines))
+    assert verdict.correct and verdict.well_formed
+    assert verdict.steps_correct == verdict.steps_required - 1
 
 
 @pytest.mark.parametrize("task", list(TASKS))
