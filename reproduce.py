@@ -90,6 +90,9 @@ def parse_args(argv=None):
         if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
             p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
     world = World(**pretrain_config(args, args.seeds[0]).world)
+    if "addition" not in world.task_weights:  # every claim reads or trains on addition
+        p.error("every claim is measured on addition (C8's context table too), and --tasks leaves it "
+                "out; add it, e.g. --tasks addition=0.6," + args.tasks.strip().strip(","))
     if "C8" in args.only and claims.c8_task(world.task_weights) is None:
         p.error("C8 is asked on a task where a wrong step can still reach the right answer ("
                 + " or ".join(claims.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
