@@ -65,7 +65,8 @@ class RLConfig:
     tasks: list = field(default_factory=lambda: ["addition"])
     min_level: int = 1
     max_level: int = 0          # 0: each task's highest trained level
-    reward: str = "correct"     # correct | format (well-formed, answer ignored) | random (coin flip)
+    reward: str = "correct"     # correct | steps (right answer through all-right steps) | format
+                                # (well-formed, answer ignored) | random (coin flip)
     pool: int = 0               # 0: fresh problems every step; N: draw from a fixed pool of N
     log_samples_every: int = 25
     checkpoint_every: int = 25
@@ -82,7 +83,7 @@ CLI_FIELDS = ("seed", "device", "base", "steps", "prompts", "group", "temperatur
               "weight_decay", "grad_clip", "scale_std", "loss_norm", "updates", "clip", "beta",
               "max_new_tokens", "min_level", "max_level", "reward", "pool", "log_samples_every",
               "checkpoint_every")
-REWARDS = ("correct", "format", "random")
+REWARDS = ("correct", "steps", "format", "random")
 
 
 def on_off(text):
@@ -123,7 +124,8 @@ def parse_args(argv=None):
     p.add_argument("--max-level", dest="max_level", type=lab.positive_int,
                    help="highest difficulty trained on (default: the highest pretrained level)")
     p.add_argument("--reward", choices=REWARDS,
-                   help="correct (default), format (well-formed only) or random (a coin flip)")
+                   help="correct (default), steps (the right answer through a chain whose every step "
+                   "is right; no chain, no reward), format (well-formed only) or random (a coin flip)")
     p.add_argument("--pool", type=lab.nonnegative_int,
                    help="train on a fixed pool of N problems (default 0: fresh problems)")
     p.add_argument("--log-samples-every", dest="log_samples_every", type=lab.positive_int)
@@ -220,6 +222,9 @@ def reward_of(verdict, finished, kind, rng):
         return 0.0
     if kind == "correct":
         return float(verdict.correct)
+    if kind == "steps":  # a process check: the verifier also compares every step to the reference
+        return float(verdict.correct and verdict.steps_required > 0
+                     and verdict.steps_correct == verdict.steps_required == verdict.steps_written)
     if kind == "format":
         return float(verdict.well_formed)
     return float(rng.random() < 0.5)

@@ -169,3 +169,17 @@ def test_rl_resume_matches_an_uninterrupted_run(tiny_base):
     a = torch.load(os.path.join(full, "ckpt.pt"), weights_only=True)["model"]
     b = torch.load(os.path.join(part, "ckpt.pt"), weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_steps_reward_pays_only_a_right_answer_reached_through_right_steps():
+    from data import compare
+    p = compare.make(4821, 367, 5102, 93)
+    right = compare.render_completion(p, "column")
+    hollow = right.replace("=5188", "=5189")  # a wrong total, the comparison still right
+    rng = None  # only the random reward draws
+    assert rlvr.reward_of(compare.verify(p, right), True, "steps", rng) == 1.0
+    assert rlvr.reward_of(compare.verify(p, hollow), True, "correct", rng) == 1.0
+    assert rlvr.reward_of(compare.verify(p, hollow), True, "steps", rng) == 0.0
+    assert rlvr.reward_of(compare.verify(p, "direct\nans b"), True, "steps", rng) == 0.0  # no chain
+    assert rlvr.reward_of(compare.verify(p, right + "\n=1"), True, "steps", rng) == 0.0  # not the last line
+    assert rlvr.reward_of(compare.verify(p, right), False, "steps", rng) == 0.0  # truncated
