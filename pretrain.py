@@ -118,9 +118,10 @@ def config_from_args(args):
         raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     need, problem = longest_problem(World(**config.world))
     if need > config.seq_len:
-        raise lab.LabError(f"--seq-len {config.seq_len} is too short for this world: its {problem.task} "
+        raise lab.LabError(f"the context of {config.seq_len} tokens (--seq-len) is too short for this world: its {problem.task} "
                            f"problems of level {problem.difficulty}, which the evaluation uses, need "
-                           f"{need} tokens; use --seq-len {need} or more")
+                           f"{need} tokens; give pretrain.py --seq-len {need} or more, or train fewer levels "
+                           "with --difficulty-weights")
     return config
 
 

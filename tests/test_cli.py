@@ -157,6 +157,7 @@ CASES = [
     (reproduce.main, ["--preset", "tiny", "--difficulty-weights", "addition=1", "--only", "C1"]),
     (reproduce.main, ["--preset", "tiny", "--tasks", "addition=0.6,modular=0.4", "--only", "C8"]),
     (reproduce.main, ["--preset", "tiny", "--tasks", "modular=1", "--only", "C1"]),
+    (reproduce.main, ["--preset", "tiny", "--tasks", "addition=0.6,compare=0.4"]),  # 7-digit compare > 160 tokens
     (rlvr.main, ["--temperature", "1e-300"]),
     (evaluation.main, ["--temperature", "1000"]),
     (evaluation.main, ["--per-level", "100000000"]),
