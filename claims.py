@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.core import ANSWER_LINE
+from data.core import ANSWER_LINE, all_steps_right
 from eval import bin_labels, capability_bin, ks_for, pass_at_k
 
 
@@ -455,7 +455,7 @@ def chain_quality(eval_dir, task="addition"):
             if not req:
                 continue
             n += 1
-            perfect = right == req == written
+            perfect = all_steps_right(req, right, written)
             step_ok.append(right / req)
             correct += ok
             hollow += ok and not perfect

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 import lab
 from data import TASKS, CharTokenizer, verify
+from data.core import all_steps_right
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
@@ -223,8 +224,8 @@ def reward_of(verdict, finished, kind, rng):
     if kind == "correct":
         return float(verdict.correct)
     if kind == "steps":  # a process check: the verifier also compares every step to the reference
-        return float(verdict.correct and verdict.steps_required > 0
-                     and verdict.steps_correct == verdict.steps_required == verdict.steps_written)
+        return float(verdict.correct and all_steps_right(verdict.steps_required, verdict.steps_correct,
+                                                         verdict.steps_written))
     if kind == "format":
         return float(verdict.well_formed)
     return float(rng.random() < 0.5)

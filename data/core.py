@@ -33,6 +33,12 @@ class Verdict:
     steps_correct: int     # steps equal to the reference step at the same position
 
 
+def all_steps_right(required, correct, written):
+    """A chain of at least one step, each equal to the reference step and none extra: what claim
+    C8 calls a sound (not hollow) chain and what `rlvr.py --reward steps` pays for."""
+    return required > 0 and correct == required == written
+
+
 def render(problem, fmt, steps):
     """The completion text for `problem` in `fmt` given the reference `steps`."""
     return "".join(line + "\n" for line in [fmt, *steps]) + f"ans {problem.answer}"
