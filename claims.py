@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
-from eval import bin_labels, capability_bin, ks_for, pass_at_k
+from eval import bin_labels, capability_bin, ks_for, pass_at_k, update_sparsity
 
 
 @dataclass
@@ -238,7 +238,6 @@ def update_share(before, after):
     """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
     in fp32, and at all once both are rounded to bf16."""
     import torch
-    from rlvr import update_sparsity
     load = lambda path: torch.load(path, map_location="cpu", weights_only=True)["model"]
     share = update_sparsity(load(before), load(after), thresholds=(1e-5,))
     return {"fp32": share["1e-05"], "bf16": share["bf16"]}

@@ -88,6 +88,11 @@ def parse_args(argv=None):
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
+    p.add_argument("--rl-lr", dest="rl_lr", type=lab.learning_rate, help="RL learning rate (preset default)")
+    p.add_argument("--rl-updates", dest="rl_updates", type=lab.positive_int,
+                   help="RL policy updates per batch of samples (preset default)")
+    p.add_argument("--group", type=lab.sample_count, help="RL samples per prompt (preset default)")
+    p.add_argument("--prompts", type=lab.positive_int, help="RL prompts per step (preset default)")
     p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
                    help="distillation steps of --mode distill-rl (preset default)")
     p.add_argument("--distill-tasks", dest="distill_tasks",
@@ -117,8 +122,11 @@ def configs(args):
                                "sets the levels with --selection")
     _, world = lab.load_trained(base)  # checked now, before any output is written
     rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
-    if args.rl_steps:
-        rl.steps = args.rl_steps
+    for option, field in (("rl_steps", "steps"), ("rl_lr", "lr"), ("rl_updates", "updates"),
+                          ("group", "group"), ("prompts", "prompts")):
+        if getattr(args, option) is not None:
+            setattr(rl, field, getattr(args, option))
+    rlvr.check(rl)
     if args.device:
         rl.device = args.device
         pick_device(rl.device)  # a mistyped device fails here, not after config.json is written
@@ -190,4 +198,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    lab.entry(main, resume_hint={"checkpoint": "curriculum.py cannot resume: running it again "
+                                               "starts this run over."})

@@ -37,12 +37,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
+import eval as evaluation
 import lab
 from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
-from pretrain import learning_rate
-from rlvr import update_sparsity
 
 TEACHERS = ("oracle", "checkpoint", "self")
 ARMS = ("patterns", "known", "new", "all")
@@ -272,7 +271,7 @@ def train(config, out, resume_from=None, quiet=False):
     started = time.time()
     try:
         while step < config.steps:
-            lr = learning_rate(step, config)
+            lr = lab.learning_rate_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = lab.pack_rows(counting, config.batch_size, seq_len, tokenizer.pad_id)
@@ -304,7 +303,7 @@ def train(config, out, resume_from=None, quiet=False):
     lab.write_json(os.path.join(out, "summary.json"), {
         "steps": step, "problems": len(problems), "traces": len(traces),
         "problems_with_a_trace": len({p.key for p, _ in traces}),
-        "update_share": update_sparsity(initial, student.state_dict())})
+        "update_share": evaluation.update_sparsity(initial, student.state_dict())})
     return ckpt_path
 
 

@@ -106,6 +106,19 @@ def capability_bin(c, n):
     return next(i for i, e in enumerate(bin_edges(n)) if c <= e)
 
 
+def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
+    """Share of parameter entries whose absolute change exceeds each threshold, and ("bf16") the
+    share that changed at all once both are rounded to bf16 (where RL's sparsity was reported)."""
+    total, above, bf16 = 0, {t: 0 for t in thresholds}, 0
+    for name, w0 in initial.items():
+        delta = (final[name].float() - w0.float()).abs()
+        total += delta.numel()
+        for t in thresholds:
+            above[t] += (delta > t).sum().item()
+        bf16 += (final[name].bfloat16() != w0.bfloat16()).sum().item()
+    return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
+
+
 def bootstrap_interval(values, statistic=np.mean, resamples=1000, seed=0):
     """95% percentile interval of `statistic` over resampled problems."""
     values = np.asarray(values, dtype=float)

@@ -6,6 +6,7 @@ stage script stays a readable loop and nothing is copied between scripts.
 import argparse
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
@@ -87,14 +88,16 @@ def task_list(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+# What to tell a user whose run was stopped: a stage script continues with --resume; a script
+# that composes stages (reproduce.py, curriculum.py) sets its own advice through `entry`.
+RESUME_HINT = {"checkpoint": "Continue with the same options and --resume.",
+               "nothing saved": "Run the same command again to start it over."}
+
+
 def exit_interrupted(what, ckpt_path):
     """After Ctrl-C: say where the checkpoint is and how to continue, exit with status 130."""
-    script = os.path.basename(sys.argv[0])
-    how = {"reproduce.py": "Run the same command again: finished stages are reused and this one "
-                           "continues from its checkpoint.",
-           "curriculum.py": "curriculum.py cannot resume: running it again starts this run over."}
-    print(f"\ninterrupted at {what}; checkpoint in {ckpt_path}. "
-          + how.get(script, "Continue with the same options and --resume."), file=sys.stderr)
+    print(f"\ninterrupted at {what}; checkpoint in {ckpt_path}. {RESUME_HINT['checkpoint']}",
+          file=sys.stderr)
     sys.exit(130)
 
 
@@ -105,27 +108,29 @@ def _terminated(signum, frame):
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # torch's CPU and CUDA allocators
 
 
-def entry(main):
+def entry(main, resume_hint=None):
     """Run `main()`; a user error becomes one line on stderr and exit status 2. SIGTERM (sent by
-    `timeout`, `kill` and job schedulers) is treated as Ctrl-C, so a stopped run keeps its progress."""
+    `timeout`, `kill` and job schedulers) is treated as Ctrl-C, so a stopped run keeps its progress.
+    resume_hint: {"checkpoint": ..., "nothing saved": ...}, the advice printed after Ctrl-C by a
+    script whose user continues differently from a stage script's (see RESUME_HINT)."""
+    RESUME_HINT.update(resume_hint or {})
     signal.signal(signal.SIGTERM, _terminated)
+    script = os.path.basename(sys.argv[0])
     try:
         main()
     except USER_ERRORS as e:
-        print(f"{os.path.basename(sys.argv[0])}: error: {e}", file=sys.stderr)
+        print(f"{script}: error: {e}", file=sys.stderr)
         sys.exit(2)
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
             raise
-        print(f"{os.path.basename(sys.argv[0])}: error: out of memory; lower the sizes that scale it "
+        print(f"{script}: error: out of memory; lower the sizes that scale it "
               "(--batch-size, --samples, --per-level, --prompts or --group); saved checkpoints are "
               "kept", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # a stage with nothing to save (an evaluation, a report) was stopped
-        script = os.path.basename(sys.argv[0])
-        again = ("Run the same command again: finished stages and saved checkpoints are reused."
-                 if script == "reproduce.py" else "Run the same command again to start it over.")
-        print(f"\n{script}: interrupted; nothing half-written was kept. {again}", file=sys.stderr)
+        print(f"\n{script}: interrupted; nothing half-written was kept. {RESUME_HINT['nothing saved']}",
+              file=sys.stderr)
         sys.exit(130)
 
 
@@ -139,6 +144,39 @@ def resolve(preset_config, args, fields):
 
 def config_hash(d):
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- schedules and processes
+
+def learning_rate_at(step, config):
+    """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
+    progress = max(0.0, (step - (config.steps - decay_steps)) / decay_steps)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def distributed(device):
+    """(rank, world size, device) under torchrun (gloo on CPU, nccl on GPU); (0, 1, device) alone."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1, device
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    if device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world_size, device
+
+
+def end_distributed(world_size):
+    """Leave the process group together: a rank that tears down its connections while another
+    is still writing plots can abort at exit ("terminate called without an active exception")."""
+    if world_size > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 # ---------------------------------------------------------------- files

@@ -19,7 +19,6 @@ Writes under runs/<preset>/pretrain/seed<seed>/ (or --out): ckpt.pt, config.json
 loss.png.
 """
 import dataclasses
-import math
 import os
 import random
 import time
@@ -139,15 +138,6 @@ def default_out(preset, seed):
     return os.path.join("runs", preset, "pretrain", f"seed{seed}")
 
 
-def learning_rate(step, config):
-    """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
-    progress = max(0.0, (step - (config.steps - decay_steps)) / decay_steps)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
-
-
 def training_examples(world, tokenizer, rng):
     """An endless stream of (tokens, is_target) from the training mixture."""
     while True:
@@ -205,28 +195,6 @@ def plot_loss(metrics, path, title):
     plt.close(fig)
 
 
-def distributed(device):
-    """(rank, world size, device) under torchrun (gloo on CPU, nccl on GPU); (0, 1, device) alone."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return 0, 1, device
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device == "cuda" else "gloo")
-    if device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        torch.cuda.set_device(device)
-    return dist.get_rank(), world_size, device
-
-
-def end_distributed(world_size):
-    """Leave the process group together: a rank that tears down its connections while another
-    is still writing plots can abort at exit ("terminate called without an active exception")."""
-    if world_size > 1:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-
-
 def train(config, out, resume_from=None, quiet=False):
     """Pretrain; returns the path of the final checkpoint.
 
@@ -235,7 +203,7 @@ def train(config, out, resume_from=None, quiet=False):
     divided by the global batch's token count, so the result equals a single process training
     on the whole batch. Only rank 0 writes, evaluates and prints."""
     device = pick_device(config.device)
-    rank, world_size, device = distributed(device)
+    rank, world_size, device = lab.distributed(device)
     if config.batch_size % world_size:
         raise lab.LabError(f"--batch-size {config.batch_size} must be a multiple of the number of "
                            f"processes ({world_size})")
@@ -293,7 +261,7 @@ def train(config, out, resume_from=None, quiet=False):
     started, tokens_seen = time.time(), 0
     try:
         while step < config.steps:
-            lr = learning_rate(step, config)
+            lr = lab.learning_rate_at(step, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
@@ -338,7 +306,7 @@ def train(config, out, resume_from=None, quiet=False):
         metrics = [m for m in map(lab.json.loads, open(log_path))]
         plot_loss(metrics, os.path.join(out, "loss.png"),
                   f"pretraining, preset {config.preset}, seed {config.seed}")
-    end_distributed(world_size)
+    lab.end_distributed(world_size)
     return ckpt_path
 
 

@@ -527,16 +527,16 @@ class SeedRuns:
                            "distill_format": d_overrides.get("format"), "rl_max_level": self.top + 2}
                           if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
+            overrides = rl_overrides(self.args)
+            # the RL settings given to reproduce.py, under curriculum.py's names for them
+            options.update({opt: getattr(self.args, opt) for opt in RL_OPTIONS})
             ns = curriculum.parse_args(cli_args(options))
             d, rl, source = curriculum.configs(ns)
-            overrides = rl_overrides(self.args)
-            rl = dataclasses.replace(rl, **overrides)
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else "")
                                + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
-            # (RL settings given to reproduce.py other than --rl-steps are not curriculum.py options)
-            rerun("curriculum.py", {**options, "rl_steps": overrides.get("steps")}, out)
+            rerun("curriculum.py", options, out)
             # the distillation is C5's distill arm, made with the same settings: trained once
             student = None
             if d is not None and finished_with(self.all_levels(), dataclasses.asdict(d), after=self.base):
@@ -650,4 +650,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    lab.entry(main, resume_hint={
+        "checkpoint": "Run the same command again: finished stages are reused and this one "
+                      "continues from its checkpoint.",
+        "nothing saved": "Run the same command again: finished stages and saved checkpoints are reused."})

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+import eval as evaluation
 import lab
 from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
@@ -422,21 +423,6 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     return record, rollouts, all_correct
 
 
-# ---------------------------------------------------------------- what changed
-
-def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
-    """Share of parameter entries whose absolute change exceeds each threshold, and ("bf16") the
-    share that changed at all once both are rounded to bf16 (where RL's sparsity was reported)."""
-    total, above, bf16 = 0, {t: 0 for t in thresholds}, 0
-    for name, w0 in initial.items():
-        delta = (final[name].float() - w0.float()).abs()
-        total += delta.numel()
-        for t in thresholds:
-            above[t] += (delta > t).sum().item()
-        bf16 += (final[name].bfloat16() != w0.bfloat16()).sum().item()
-    return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
-
-
 def plot_run(metrics, path, title):
     import matplotlib
     matplotlib.use("Agg")
@@ -468,8 +454,7 @@ def plot_run(metrics, path, title):
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
     source: a ProblemSource class (default: fresh problems or a fixed pool)."""
-    from pretrain import distributed, end_distributed
-    rank, size, device = distributed(pick_device(config.device))
+    rank, size, device = lab.distributed(pick_device(config.device))
     ranks = Ranks(rank, size)
     if config.prompts % size:
         raise lab.LabError(f"--prompts {config.prompts} must be a multiple of the number of "
@@ -578,10 +563,10 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     if lead:
         metrics = [lab.json.loads(line) for line in open(log_path)]
         lab.write_json(os.path.join(out, "summary.json"), {
-            "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
+            "steps": step, "update_share": evaluation.update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
         plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
-    end_distributed(size)
+    lab.end_distributed(size)
     return ckpt_path
 
 

@@ -7,7 +7,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rlvr  # noqa: E402
-from pretrain import end_distributed  # noqa: E402
+from lab import end_distributed  # noqa: E402
 from test_rlvr import fixed_batch, small_policy  # noqa: E402
 
 out = sys.argv[1]
