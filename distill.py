@@ -32,13 +32,14 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
+import torch.nn.functional as F
 
 import eval as evaluation
 import lab
+from lab import option
 from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
@@ -47,28 +48,43 @@ TEACHERS = ("oracle", "checkpoint", "self")
 ARMS = ("patterns", "known", "new", "all")
 
 
+# ---------------------------------------------------------------- the algorithm
+
+def sft_loss(model, x, y):
+    """The distillation loss: mean cross-entropy of the student on the teacher's tokens.
+
+    x, y: (rows, T) packed examples and their next tokens. The mask is y == -1: `lab.example_tokens`
+    marks the BOS and the prompt (given, not generated) and `lab.pack_rows` the padding that way,
+    so only the completion and its EOS (the student must learn where to stop) carry loss."""
+    logits, _ = model(x)                                              # (rows, T, vocab)
+    return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+
+
+# ---------------------------------------------------------------- settings
+
 @dataclass
 class DistillConfig:
     preset: str = "default"
-    seed: int = 0
-    device: str = "auto"
-    base: str = ""              # the student; "": runs/<preset>/pretrain/seed<seed>/ckpt.pt
-    teacher: str = "oracle"
-    teacher_checkpoint: str = ""
-    format: str = ""            # oracle format; "": each task's first format
-    arm: str = "patterns"
-    tasks: list = field(default_factory=lambda: ["addition"])
-    problems: int = 2000        # distinct training problems the teacher is asked about
-    samples: int = 4            # samples per problem for the checkpoint and self teachers
-    steps: int = 100
-    batch_size: int = 16        # rows per step
-    lr: float = 1e-3
-    min_lr: float = 1e-4
-    warmup: int = 10
-    decay: float = 1.0
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    checkpoint_every: int = 50
+    seed: int = option(0, "seed of the run (its problems, samples and data order); also picks the base", lab.seed)
+    device: str = option("auto", "auto, cpu, cuda or mps")
+    base: str = option("", "the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", lab.path)
+    teacher: str = option("oracle", "oracle, checkpoint or self", choices=TEACHERS)
+    teacher_checkpoint: str = option("", "the teacher model for --teacher checkpoint", lab.path)
+    format: str = option("", "the oracle's format, e.g. chunk (default each task's first: column / steps / chain)")
+    arm: str = option("patterns", "patterns: pretrained levels; known: those below the hardest; "
+                      "new: the two levels above them; all: both", choices=ARMS)
+    tasks: list = option(["addition"], "comma-separated tasks", lab.task_list)
+    problems: int = option(2000, "distinct training problems the teacher is asked about", lab.positive_int)
+    samples: int = option(4, "teacher samples per problem for the checkpoint and self teachers", lab.sample_count)
+    steps: int = option(100, "optimizer steps", lab.positive_int)
+    batch_size: int = option(16, "rows per step", lab.positive_int)
+    lr: float = option(1e-3, "peak AdamW learning rate", lab.learning_rate)
+    min_lr: float = option(1e-4, "learning rate at the end of the decay", lab.min_learning_rate)
+    warmup: int = option(10, "steps of linear warm-up", lab.nonnegative_int)
+    decay: float = option(1.0, "share of the steps after warm-up spent in the cosine decay", cli=False)
+    weight_decay: float = option(0.0, "AdamW weight decay", lab.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
+    checkpoint_every: int = option(50, "steps between checkpoints", lab.positive_int)
 
 
 PRESETS = {
@@ -78,37 +94,12 @@ PRESETS = {
     "default": DistillConfig(preset="default"),
     "gpu": DistillConfig(preset="gpu", problems=8000, steps=300, batch_size=64),
 }
-CLI_FIELDS = ("seed", "device", "base", "teacher", "teacher_checkpoint", "format", "arm", "problems",
-              "samples", "steps", "batch_size", "lr", "min_lr", "warmup", "weight_decay",
-              "grad_clip", "checkpoint_every")
 
 
 def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.seed)
-    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--base", type=lab.path, help="the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
-    p.add_argument("--teacher", choices=TEACHERS, help="oracle (default), checkpoint or self")
-    p.add_argument("--teacher-checkpoint", dest="teacher_checkpoint", type=lab.path,
-                   help="the teacher model for --teacher checkpoint")
-    p.add_argument("--format", help="the oracle's format, e.g. chunk (default: column / steps / chain)")
-    p.add_argument("--arm", choices=ARMS,
-                   help="patterns (default): pretrained levels; known: those below the hardest; "
-                        "new: the two levels above them; all: both")
-    p.add_argument("--tasks", help="comma-separated tasks (default addition)")
-    p.add_argument("--problems", type=lab.positive_int, help="distinct training problems (default 2000)")
-    p.add_argument("--samples", type=lab.sample_count,
-                   help="teacher samples per problem for checkpoint/self teachers (default 4)")
-    p.add_argument("--steps", type=lab.positive_int, help="optimizer steps (default 100)")
-    p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)
-    p.add_argument("--lr", type=lab.learning_rate)
-    p.add_argument("--min-lr", dest="min_lr", type=lab.min_learning_rate)
-    p.add_argument("--warmup", type=lab.nonnegative_int)
-    p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
-    p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
-    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=lab.positive_int)
+    lab.add_config_options(p, DistillConfig, PRESETS)
     lab.add_run_options(p, "distill")
     return p.parse_args(argv)
 
@@ -127,9 +118,7 @@ def check_format(config, option):
 
 
 def config_from_args(args):
-    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
-    if args.tasks is not None:
-        config.tasks = lab.task_list(args.tasks)
+    config = lab.config_from_args(PRESETS, args)
     if not config.tasks or any(t not in TASKS for t in config.tasks):
         raise lab.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
     check_format(config, "--format")
@@ -244,11 +233,7 @@ def train(config, out, resume_from=None, quiet=False):
     examples = examples_forever(traces, tokenizer, data_rng)
     for _ in range(used):  # on --resume: skip the examples the killed run already trained on
         next(examples)
-    lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
-    log_path = os.path.join(out, "metrics.jsonl")
-    if resume_from:
-        lab.trim_log(log_path, step)
-    log = lab.JsonlLog(log_path, append=resume_from is not None)
+    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from)
     ckpt_path = os.path.join(out, "ckpt.pt")
     seq_len = base["model_config"]["block_size"]
 
@@ -260,46 +245,37 @@ def train(config, out, resume_from=None, quiet=False):
             "step": step, "finished": finished, "rng": {"data": start_state, "used": used}})
 
     counting = CountingIterator(examples, used)
+
+    def train_step(at):
+        nonlocal step, used
+        lr = lab.learning_rate_at(at, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = lab.pack_rows(counting, config.batch_size, seq_len, tokenizer.pad_id)
+        x, y = x.to(device), y.to(device)
+        with autocast(device):
+            loss = sft_loss(student, x, y)
+        if not torch.isfinite(loss):
+            raise lab.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
+                               f"checkpoint is kept. Try a lower --lr")
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step, used = at + 1, counting.count
+        return {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
+                "seconds": time.time() - started}
+
     if not quiet:
         levels = sorted({p.difficulty for p, _ in traces})
         print(f"distilling {len(traces)} traces ({config.teacher} teacher, {config.arm} arm, "
               f"levels {levels[0]}-{levels[-1]}) into {config.base} on {device}: {config.steps} "
               f"steps x {config.batch_size} rows -> {out}")
     student.train()
-    bar = tqdm(total=config.steps, initial=step, desc="distill", disable=quiet, dynamic_ncols=True,
-               mininterval=2.0)
     started = time.time()
-    try:
-        while step < config.steps:
-            lr = lab.learning_rate_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = lab.pack_rows(counting, config.batch_size, seq_len, tokenizer.pad_id)
-            x, y = x.to(device), y.to(device)
-            with autocast(device):
-                _, loss = student(x, y)
-            if not torch.isfinite(loss):
-                raise lab.LabError(f"loss became {loss.item()} at step {step + 1}; the last good "
-                                   f"checkpoint is kept. Try a lower --lr")
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step, used = step + 1, counting.count
-            log.write({"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
-                       "seconds": time.time() - started})
-            if step % config.checkpoint_every == 0 and step < config.steps:
-                checkpoint(finished=False)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        checkpoint(finished=False)
-        log.close()
-        lab.exit_interrupted(f"step {step}", ckpt_path)
-    bar.close()
-    checkpoint(finished=True)
-    log.close()
+    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log,
+                      config.checkpoint_every, "distill", quiet,
+                      postfix=lambda r: {"loss": f"{r['loss']:.4f}"})
     lab.write_json(os.path.join(out, "summary.json"), {
         "steps": step, "problems": len(problems), "traces": len(traces),
         "problems_with_a_trace": len({p.key for p, _ in traces}),

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 import lab
+from lab import option
 from data import CharTokenizer, eval_problems, split_of, verify
 from data.world import SPLITS
 from model import load_checkpoint, model_from_checkpoint, pick_device
@@ -40,19 +41,31 @@ from model import load_checkpoint, model_from_checkpoint, pick_device
 BIN_EDGES_256 = (0, 4, 16, 64, 128, 256)  # upper edges of Kim et al.'s bins for n = 256
 
 
+def split_list(text):
+    """'id,length' -> ('id', 'length'), each a split of the world."""
+    splits = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown or not splits:
+        what = f"unknown split(s) {', '.join(unknown)}" if unknown else "empty"
+        raise lab.argparse.ArgumentTypeError(f"{what}; choose from {', '.join(SPLITS)}")
+    return splits
+
+
 @dataclass
 class EvalConfig:
     preset: str = "default"
-    samples: int = 256            # per in-distribution problem of the capability tasks
-    ood_samples: int = 32         # per problem elsewhere: pass@1, formats and fluency need fewer
-    capability_tasks: tuple = ("addition",)  # where pass@n (capability) is what the claims read
-    per_level: int = 16           # problems per task and level
-    top_level_problems: int = 64  # problems at the hardest trained level (capability claims)
-    splits: tuple = ("id",)
-    temperature: float = 1.0
-    seed: int = 0
-    batch_rows: int = 256
-    device: str = "auto"
+    samples: int = option(256, "samples per in-distribution problem of the capability tasks", lab.sample_count)
+    ood_samples: int = option(32, "samples per problem elsewhere: pass@1, formats and fluency need fewer",
+                              lab.sample_count)
+    capability_tasks: tuple = option(("addition",), "where pass@n (capability) is what the claims read", cli=False)
+    per_level: int = option(16, "problems per task and level", lab.per_level)
+    top_level_problems: int = option(64, "problems at the hardest trained level (capability claims)",
+                                     lab.nonnegative_int)
+    splits: tuple = option(("id",), f"comma-separated, from {','.join(SPLITS)}", split_list)
+    temperature: float = option(1.0, "sampling temperature", lab.temperature)
+    seed: int = option(0, "seed of the problems' samples", lab.seed)
+    batch_rows: int = option(256, "rows sampled together", lab.positive_int)
+    device: str = option("auto", "auto, cpu, cuda or mps")
 
 
 EVAL_PRESETS = {
@@ -104,6 +117,27 @@ def bin_labels(n):
 def capability_bin(c, n):
     """Index of the Kim et al. bin of a problem solved c times out of n."""
     return next(i for i, e in enumerate(bin_edges(n)) if c <= e)
+
+
+def rollout_metrics(samples, group):
+    """What an RL step logs about its samples. samples: one (prompt index, level, reward, correct,
+    finished, format, length in tokens) per sample, `group` consecutive samples per prompt."""
+    n = len(samples)
+    rewards = torch.tensor([x[2] for x in samples]).view(n // group, group)
+    record = {"reward": rewards.mean().item(), "reward_std": rewards.std().item(),
+              "accuracy": sum(x[3] for x in samples) / n,
+              "zero_variance_groups": (rewards.std(1) == 0).float().mean().item(),
+              "length": sum(x[6] for x in samples) / n,
+              "truncated": 1 - sum(x[4] for x in samples) / n}
+    formats = Counter(x[5] for x in samples)
+    record["formats"] = {f: c / n for f, c in sorted(formats.items())}
+    by_format, levels = {}, {}
+    for x in samples:
+        by_format.setdefault(x[5], []).append(x[6])
+        levels.setdefault(x[1], []).append(x[3])
+    record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
+    record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
+    return record
 
 
 def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
@@ -289,6 +323,32 @@ def plot_pass_at_k(models, path, by_level=False, split="id"):
     plt.close(fig)
 
 
+def plot_rl_run(metrics, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [m["step"] for m in metrics]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
+    axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
+    axes[0].set_xlabel("RL step")
+    axes[0].legend()
+    formats = sorted({f for m in metrics for f in m["formats"]})
+    for f in formats:
+        axes[1].plot(steps, [m["formats"].get(f, 0.0) for m in metrics], label=f)
+    axes[1].set_ylabel("share of samples")
+    axes[1].set_xlabel("RL step")
+    axes[1].set_ylim(0, 1)
+    axes[1].legend()
+    axes[2].plot(steps, [m["length"] for m in metrics])
+    axes[2].set_ylabel("mean completion length (tokens)")
+    axes[2].set_xlabel("RL step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def load_eval(directory):
     """(metrics, {(split, key, perturbation): record}) of an evaluation directory."""
     damaged = lab.LabError(f"the evaluation in {directory} is missing or damaged; evaluate again "
@@ -392,29 +452,12 @@ def main(argv=None):
         return
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="default", choices=list(EVAL_PRESETS))
+    lab.add_config_options(p, EvalConfig, EVAL_PRESETS)
     p.add_argument("--checkpoint", type=lab.path, help="default runs/<preset>/pretrain/seed0/ckpt.pt")
-    p.add_argument("--samples", type=lab.sample_count, help="samples per in-distribution problem")
-    p.add_argument("--ood-samples", dest="ood_samples", type=lab.sample_count)
-    p.add_argument("--per-level", dest="per_level", type=lab.per_level)
-    p.add_argument("--top-level-problems", dest="top_level_problems", type=lab.nonnegative_int)
-    p.add_argument("--splits", help=f"comma-separated, from {','.join(SPLITS)}")
-    p.add_argument("--temperature", type=lab.temperature)
-    p.add_argument("--seed", type=lab.seed)
-    p.add_argument("--batch-rows", dest="batch_rows", type=lab.positive_int)
-    p.add_argument("--device")
     p.add_argument("--out", type=lab.path, help="output directory (default: eval-<preset> beside the checkpoint)")
     p.add_argument("--prompt", help='sample completions for one prompt instead, e.g. "4821+367"')
     args = p.parse_args(argv)
-    config = dataclasses.replace(EVAL_PRESETS[args.preset])
-    lab.resolve(config, args, ("samples", "ood_samples", "per_level", "top_level_problems",
-                               "temperature", "seed", "batch_rows", "device"))
-    if args.splits is not None:
-        config.splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
-        unknown = [s for s in config.splits if s not in SPLITS]
-        if unknown or not config.splits:
-            what = f"unknown split(s) {', '.join(unknown)}" if unknown else "empty"
-            raise lab.LabError(f"--splits: {what}; choose from {', '.join(SPLITS)}")
+    config = lab.config_from_args(EVAL_PRESETS, args)
     checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
     if args.prompt is not None:
         show_samples(checkpoint, args.prompt, args.samples or 4, config)

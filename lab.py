@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import tempfile
+from dataclasses import field, fields, replace
 
 import torch
 
@@ -134,12 +135,55 @@ def entry(main, resume_hint=None):
         sys.exit(130)
 
 
-def resolve(preset_config, args, fields):
-    """The preset's config with every CLI option in `fields` that the user set (not None)."""
-    changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
-    for f, v in changes.items():
-        setattr(preset_config, f, v)
-    return preset_config
+# ---------------------------------------------------------------- options, declared once
+
+def option(default, help, type=None, choices=None, cli=True):
+    """A config field and its command-line option in one declaration: the dataclass default, the
+    help text and the parser of its value (`choices` instead of `type` for a fixed set). cli=False:
+    a setting only presets and reproduce.py change. A list default is copied per config."""
+    metadata = {"help": help, "type": type, "choices": choices, "cli": cli}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def cli_fields(config_class):
+    """The fields of a config dataclass that are command-line options."""
+    return [f for f in fields(config_class) if f.metadata.get("cli")]
+
+
+def add_config_options(parser, config_class, presets):
+    """--preset, and one option per CLI field of `config_class` (--field-name), its help and its
+    default (the `default` preset's value) taken from the field. Unset options stay None, so that
+    the chosen preset's value is kept (`config_from_args`)."""
+    parser.add_argument("--preset", default="default", choices=list(presets))
+    shown = presets.get("default") or config_class()
+    for f in cli_fields(config_class):
+        default = getattr(shown, f.name)
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        elif isinstance(default, bool):
+            default = "on" if default else "off"
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=f.metadata["type"],
+                            choices=f.metadata["choices"], help=f"{f.metadata['help']} (default {default!s})"
+                            if default not in ("", None) else f.metadata["help"])
+
+
+def config_from_args(presets, args):
+    """A copy of the chosen preset with every CLI option the user set (not None)."""
+    config = replace(presets[args.preset])
+    for f in cli_fields(type(config)):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            setattr(config, f.name, value)
+    return config
+
+
+def on_off(text):
+    """An on/off switch: 'on' -> True, 'off' -> False."""
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not on or off")
+    return text == "on"
 
 
 def config_hash(d):
@@ -177,6 +221,30 @@ def end_distributed(world_size):
     if world_size > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+class Ranks:
+    """This process's place among the data-parallel processes (rank 0 of 1 when alone), and the
+    few collective operations an RL step needs."""
+
+    def __init__(self, rank=0, size=1):
+        self.rank, self.size = rank, size
+
+    def gather(self, obj):
+        """[obj of rank 0, obj of rank 1, ...]."""
+        if self.size == 1:
+            return [obj]
+        out = [None] * self.size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def sum_gradients(self, model):
+        if self.size == 1:
+            return
+        for p in model.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad)
 
 
 # ---------------------------------------------------------------- files
@@ -307,6 +375,53 @@ def trim_log(path, step):
     kept = [line for line in open(path) if before(line)]
     with open(path, "w") as f:
         f.writelines(kept)
+
+
+# ---------------------------------------------------------------- the training loop every stage shares
+
+def open_log(out, config, step, resume_from, lead=True):
+    """Write config.json and open metrics.jsonl; on resume, first drop the log lines written after
+    the checkpoint by the run that was killed. Only the lead process writes (others get devnull)."""
+    path = os.path.join(out, "metrics.jsonl")
+    if lead:
+        write_json(os.path.join(out, "config.json"), config)
+        if resume_from:
+            trim_log(path, step)
+    return JsonlLog(path if lead else os.devnull, append=resume_from is not None)
+
+
+def training_loop(step, steps, train_step, checkpoint, ckpt_path, log, checkpoint_every, desc,
+                  quiet=False, postfix=None, save_on_interrupt=True, lead=True):
+    """The skeleton of every training stage: call `train_step(step)` (one optimizer step, which
+    returns the step's log record) until `steps`; log each record; checkpoint every
+    `checkpoint_every` steps (not the last: that one is saved finished) and on Ctrl-C, then exit
+    with advice on how to continue; a progress bar with `postfix(record)` beside it.
+    checkpoint(finished) saves to `ckpt_path`, reading the state the loop advanced (the step, the
+    data position) from the caller. Returns the last step."""
+    from tqdm import tqdm
+    bar = tqdm(total=steps, initial=step, desc=desc, disable=quiet, dynamic_ncols=True, mininterval=2.0)
+    try:
+        while step < steps:
+            record = train_step(step)
+            step = record["step"]
+            log.write(record)
+            if step % checkpoint_every == 0 and step < steps:
+                checkpoint(finished=False)  # a killed run resumes from here
+            if postfix:
+                bar.set_postfix(postfix(record))
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        if save_on_interrupt:
+            checkpoint(finished=False)
+        log.close()
+        if lead:
+            exit_interrupted(f"{desc} step {step}", ckpt_path)
+        sys.exit(130)
+    bar.close()
+    checkpoint(finished=True)
+    log.close()
+    return step
 
 
 # ---------------------------------------------------------------- batches of examples

@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 import lab
+from lab import option
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
 from data.world import SPLITS, World
 from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
@@ -36,26 +37,27 @@ from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_c
 @dataclass
 class PretrainConfig:
     preset: str = "default"
-    seed: int = 0
-    device: str = "auto"
+    seed: int = option(0, "seed of the model's initialisation and of the data", lab.seed)
+    device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
     # model
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    seq_len: int = 256          # tokens per packed training row; also the model's block_size
+    n_layer: int = option(4, "transformer blocks", lab.positive_int)
+    n_head: int = option(4, "attention heads", lab.positive_int)
+    n_embd: int = option(128, "width of the residual stream", lab.positive_int)
+    seq_len: int = option(256, "tokens per packed training row; also the model's context", lab.positive_int)
     # optimisation
-    steps: int = 1000
-    batch_size: int = 32        # rows per step
-    lr: float = 3e-3
-    min_lr: float = 3e-4
-    warmup: int = 100
-    decay: float = 0.3          # share of the post-warm-up steps spent decaying (the rest hold lr)
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    steps: int = option(1000, "optimizer steps", lab.positive_int)
+    batch_size: int = option(32, "rows per step", lab.positive_int)
+    lr: float = option(3e-3, "peak AdamW learning rate", lab.learning_rate)
+    min_lr: float = option(3e-4, "learning rate at the end of the decay", lab.min_learning_rate)
+    warmup: int = option(100, "steps of linear warm-up", lab.nonnegative_int)
+    decay: float = option(0.3, "share of the steps after warm-up spent in the cosine decay; before "
+                          "it the rate holds at --lr (1.0: decay all the way)", lab.fraction)
+    weight_decay: float = option(0.1, "AdamW weight decay of the matrices", lab.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
     # evaluation during training
-    eval_every: int = 250
-    eval_per_level: int = 16
-    # the world (None: the World defaults)
+    eval_every: int = option(250, "steps between held-out evaluations (and checkpoints)", lab.positive_int)
+    eval_per_level: int = option(16, "problems per task and level in those evaluations", lab.per_level)
+    # the world (None: the World defaults); set with --tasks, --format-mix, --difficulty-weights
     world: dict = field(default_factory=lambda: World().to_dict())
 
 
@@ -71,32 +73,12 @@ PRESETS = {
                           world=World(difficulty_weights={**World().difficulty_weights,
                                                           "addition": GPU_ADDITION_WEIGHTS}).to_dict()),
 }
-CLI_FIELDS = ("seed", "device", "n_layer", "n_head", "n_embd", "seq_len", "steps", "batch_size",
-              "lr", "min_lr", "warmup", "decay", "weight_decay", "grad_clip", "eval_every", "eval_per_level")
 
 
 def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.seed)
-    p.add_argument("--device", help="auto (default: cuda, then mps, then cpu), cpu, cuda or mps")
-    p.add_argument("--n-layer", dest="n_layer", type=lab.positive_int)
-    p.add_argument("--n-head", dest="n_head", type=lab.positive_int)
-    p.add_argument("--n-embd", dest="n_embd", type=lab.positive_int)
-    p.add_argument("--seq-len", dest="seq_len", type=lab.positive_int)
-    p.add_argument("--steps", type=lab.positive_int)
-    p.add_argument("--batch-size", dest="batch_size", type=lab.positive_int)
-    p.add_argument("--lr", type=lab.learning_rate)
-    p.add_argument("--min-lr", dest="min_lr", type=lab.min_learning_rate)
-    p.add_argument("--warmup", type=lab.nonnegative_int)
-    p.add_argument("--decay", type=lab.fraction,
-                   help="share of the steps after warm-up spent in the cosine decay; before it the "
-                        "rate holds at --lr (default 0.3; 1.0: decay all the way)")
-    p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
-    p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
-    p.add_argument("--eval-every", dest="eval_every", type=lab.positive_int)
-    p.add_argument("--eval-per-level", dest="eval_per_level", type=lab.per_level)
+    lab.add_config_options(p, PretrainConfig, PRESETS)
     p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
     p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
     p.add_argument("--difficulty-weights",
@@ -106,9 +88,14 @@ def parse_args(argv=None):
 
 
 def config_from_args(args):
-    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
-    config.world = world_from_options(args.tasks, args.format_mix, args.difficulty_weights,
-                                      base=config.world).to_dict()
+    return checked(lab.config_from_args(PRESETS, args), args.tasks, args.format_mix, args.difficulty_weights)
+
+
+def checked(config, tasks=None, format_mix=None, difficulty_weights=None):
+    """`config` with its world changed by the world options (text as typed: --tasks,
+    --format-mix, --difficulty-weights; None keeps the preset's), after the checks no run can
+    pass: whoever built it, this CLI or reproduce.py."""
+    config.world = world_from_options(tasks, format_mix, difficulty_weights, base=config.world).to_dict()
     if config.n_embd % config.n_head or (config.n_embd // config.n_head) % 2:
         raise lab.LabError(f"--n-embd ({config.n_embd}) must be a multiple of --n-head "
                            f"({config.n_head}) with an even head size (RoPE rotates pairs)")
@@ -235,12 +222,7 @@ def train(config, out, resume_from=None, quiet=False):
     examples = training_examples(world, tokenizer, data_rng)
     data_state = data_rng.getstate()  # the data position at the last completed step
     heldout = held_out_batch(world, tokenizer, config)
-    log_path = os.path.join(out, "metrics.jsonl")
-    if lead:
-        lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
-        if resume_from:  # drop log lines written after the checkpoint by a run that was killed
-            lab.trim_log(log_path, step)
-    log = lab.JsonlLog(log_path if lead else os.devnull, append=resume_from is not None)
+    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from, lead)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
     def checkpoint(finished):
@@ -252,56 +234,47 @@ def train(config, out, resume_from=None, quiet=False):
             "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
             "rng": {"data": data_state, "torch": torch.get_rng_state()}})
 
+    def train_step(at):
+        nonlocal step, data_state, tokens_seen
+        lr = lab.learning_rate_at(at, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
+        targets = (y != -1).sum().item()  # of the global batch
+        rows = slice(rank * config.batch_size // world_size, (rank + 1) * config.batch_size // world_size)
+        x, y = x[rows].to(device), y[rows].to(device)
+        with autocast(device):
+            _, loss_sum = net(x, y, loss_reduction="sum")
+        (loss_sum * world_size / targets).backward()  # DDP divides the summed gradients by world_size
+        loss = loss_sum.detach() / targets
+        if world_size > 1:
+            torch.distributed.all_reduce(loss)
+        if not torch.isfinite(loss):
+            raise lab.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
+                               f"checkpoint is kept. Try a lower --lr")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step, data_state = at + 1, data_rng.getstate()
+        tokens_seen += x.numel() * world_size
+        record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
+                  "tokens_per_s": tokens_seen / (time.time() - started)}
+        if lead and (step % config.eval_every == 0 or step == config.steps):
+            record.update(evaluate(model, world, tokenizer, config, device, heldout))
+            if not quiet:
+                greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
+                tqdm.write(f"step {step}: held-out loss {record['heldout_loss']:.4f} | greedy {greedy}")
+        return record
+
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M parameters on {device} for "
               f"{config.steps} steps x {config.batch_size} rows x {config.seq_len} tokens -> {out}")
     model.train()
-    bar = tqdm(total=config.steps, initial=step, desc="pretrain", disable=quiet, dynamic_ncols=True,
-               mininterval=2.0)
     started, tokens_seen = time.time(), 0
-    try:
-        while step < config.steps:
-            lr = lab.learning_rate_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
-            targets = (y != -1).sum().item()  # of the global batch
-            rows = slice(rank * config.batch_size // world_size, (rank + 1) * config.batch_size // world_size)
-            x, y = x[rows].to(device), y[rows].to(device)
-            with autocast(device):
-                _, loss_sum = net(x, y, loss_reduction="sum")
-            (loss_sum * world_size / targets).backward()  # DDP divides the summed gradients by world_size
-            loss = loss_sum.detach() / targets
-            if world_size > 1:
-                torch.distributed.all_reduce(loss)
-            if not torch.isfinite(loss):
-                raise lab.LabError(f"loss became {loss.item()} at step {step + 1}; the last good "
-                                   f"checkpoint is kept. Try a lower --lr")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step, data_state = step + 1, data_rng.getstate()
-            tokens_seen += x.numel() * world_size
-            record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
-                      "tokens_per_s": tokens_seen / (time.time() - started)}
-            if lead and (step % config.eval_every == 0 or step == config.steps):
-                record.update(evaluate(model, world, tokenizer, config, device, heldout))
-                if not quiet:
-                    greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
-                    tqdm.write(f"step {step}: held-out loss {record['heldout_loss']:.4f} | greedy {greedy}")
-            log.write(record)
-            if step % config.eval_every == 0 and step < config.steps:
-                checkpoint(finished=False)  # a killed run resumes from here
-            bar.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{record['tokens_per_s']:.0f}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        checkpoint(finished=False)
-        log.close()
-        lab.exit_interrupted(f"step {step}", ckpt_path)
-    bar.close()
-    checkpoint(finished=True)
-    log.close()
+    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log, config.eval_every,
+                      "pretrain", quiet, lead=lead,
+                      postfix=lambda r: {"loss": f"{r['loss']:.4f}", "tok_s": f"{r['tokens_per_s']:.0f}"})
+    log_path = os.path.join(out, "metrics.jsonl")
     if lead:
         metrics = [m for m in map(lab.json.loads, open(log_path))]
         plot_loss(metrics, os.path.join(out, "loss.png"),

@@ -28,10 +28,8 @@ import copy
 import dataclasses
 import os
 import random
-import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,39 +37,99 @@ from tqdm import tqdm
 
 import eval as evaluation
 import lab
+from lab import option
 from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
 from data.world import sample_training_problem
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
 
+# ---------------------------------------------------------------- the algorithm
+
+REWARDS = ("correct", "steps", "format", "random")
+
+
+def reward_of(verdict, finished, kind, rng):
+    if not finished:  # truncated: no answer line was written
+        return 0.0
+    if kind == "correct":
+        return float(verdict.correct)
+    if kind == "steps":  # a process check: the verifier also compares every step to the reference
+        return float(verdict.correct and all_steps_right(verdict.steps_required, verdict.steps_correct,
+                                                         verdict.steps_written))
+    if kind == "format":
+        return float(verdict.well_formed)
+    return float(rng.random() < 0.5)
+
+
+def group_advantages(rewards, scale_std):
+    """rewards (P, G) -> advantages (P, G): reward - group mean [/ group std]. A group with one
+    reward for all has advantage exactly 0."""
+    adv = rewards - rewards.mean(1, keepdim=True)
+    if scale_std:
+        adv = adv / (rewards.std(1, keepdim=True) + 1e-4)
+    return adv
+
+
+def token_logprobs(model, x, y, device):
+    """Log-probability of each target token (0 where y is -1) and the logits."""
+    with autocast(device):
+        logits, nll = model(x, y, loss_reduction="none")
+    return -nll, logits
+
+
+def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
+    """The clipped policy-gradient loss (+ beta * k3 KL) summed over tokens / denominator, with
+    the clip fraction and mean KL for the log."""
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    clipped = ratio.clamp(1 - config.clip, 1 + config.clip)
+    per_token = -torch.min(ratio * a, clipped * a)
+    kl = None
+    if ref_logp is not None:
+        d = ref_logp - logp
+        kl_tokens = torch.exp(d) - d - 1  # k3: an unbiased, non-negative estimate of KL(pi||ref)
+        per_token = per_token + config.beta * kl_tokens
+        kl = (kl_tokens * mask).sum() / mask.sum().clamp(min=1)
+    loss = (per_token * mask).sum() / denominator
+    clip_frac = (((ratio - clipped).abs() > 1e-6).float() * mask).sum() / mask.sum().clamp(min=1)
+    return loss, clip_frac, kl
+
+
+# ---------------------------------------------------------------- settings
+
 @dataclass
 class RLConfig:
     preset: str = "default"
-    seed: int = 0
-    device: str = "auto"
-    base: str = ""              # checkpoint to start from; "": runs/<preset>/pretrain/seed<seed>/ckpt.pt
-    steps: int = 100
-    prompts: int = 32           # problems per step
-    group: int = 16             # completions per problem (G)
-    temperature: float = 1.0
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    scale_std: bool = True      # divide advantages by the group std (GRPO); False: Dr. GRPO
-    loss_norm: str = "tokens"   # "tokens" (all completion tokens of the batch) or "constant"
-    updates: int = 1            # optimizer steps per sampled batch; > 1 uses the PPO ratio clip
-    clip: float = 0.2           # PPO clip epsilon
-    beta: float = 0.0           # KL penalty to the initial policy (k3); 0: no reference model
-    max_new_tokens: int = 0     # 0: per problem, its longest reference completion + 8
-    tasks: list = field(default_factory=lambda: ["addition"])
-    min_level: int = 1
-    max_level: int = 0          # 0: each task's highest trained level
-    reward: str = "correct"     # correct | steps (right answer through all-right steps) | format
-                                # (well-formed, answer ignored) | random (coin flip)
-    pool: int = 0               # 0: fresh problems every step; N: draw from a fixed pool of N
-    log_samples_every: int = 25
-    checkpoint_every: int = 25
+    seed: int = option(0, "seed of the RL run (its problems and samples); also picks the base", lab.seed)
+    device: str = option("auto", "auto, cpu, cuda or mps")
+    base: str = option("", "the checkpoint to start from (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", lab.path)
+    steps: int = option(100, "RL steps", lab.positive_int)
+    prompts: int = option(32, "problems per step", lab.positive_int)
+    group: int = option(16, "samples per problem, G (>= 2)", lab.sample_count)
+    temperature: float = option(1.0, "sampling temperature", lab.temperature)
+    lr: float = option(3e-4, "AdamW learning rate (constant)", lab.learning_rate)
+    weight_decay: float = option(0.0, "AdamW weight decay", lab.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
+    scale_std: bool = option(True, "on (GRPO) or off (Dr. GRPO): divide advantages by the group std", lab.on_off)
+    loss_norm: str = option("tokens", "tokens: mean over the batch's completion tokens; constant: "
+                            "sum / (prompts x group x max new tokens)", choices=("tokens", "constant"))
+    updates: int = option(1, "optimizer steps per sampled batch; > 1 uses the PPO clip", lab.positive_int)
+    clip: float = option(0.2, "PPO clip epsilon", lab.positive_float)
+    beta: float = option(0.0, "KL penalty to the initial policy, k3 estimator (0: no reference model)",
+                         lab.nonnegative_float)
+    max_new_tokens: int = option(0, "completion budget; longer samples are truncated and rewarded 0 "
+                                 "(0: per problem, its longest reference chain + 8)", lab.positive_int)
+    tasks: list = option(["addition"], "comma-separated training tasks", lab.task_list)
+    min_level: int = option(1, "lowest difficulty trained on", lab.positive_int)
+    max_level: int = option(0, "highest difficulty trained on (0: each task's highest pretrained level)",
+                            lab.positive_int)
+    reward: str = option("correct", "correct, steps (the right answer through a chain whose every step "
+                         "is right; no chain, no reward), format (well-formed only) or random (a coin flip)",
+                         choices=REWARDS)
+    pool: int = option(0, "train on a fixed pool of N problems (0: fresh problems)", lab.nonnegative_int)
+    log_samples_every: int = option(25, "steps between decoded samples in samples.txt", lab.positive_int)
+    checkpoint_every: int = option(25, "steps between checkpoints", lab.positive_int)
 
 
 PRESETS = {
@@ -81,57 +139,12 @@ PRESETS = {
     "default": RLConfig(preset="default"),
     "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
 }
-CLI_FIELDS = ("seed", "device", "base", "steps", "prompts", "group", "temperature", "lr",
-              "weight_decay", "grad_clip", "scale_std", "loss_norm", "updates", "clip", "beta",
-              "max_new_tokens", "min_level", "max_level", "reward", "pool", "log_samples_every",
-              "checkpoint_every")
-REWARDS = ("correct", "steps", "format", "random")
-
-
-def on_off(text):
-    if text not in ("on", "off"):
-        raise lab.argparse.ArgumentTypeError(f"{text!r} is not on or off")
-    return text == "on"
 
 
 def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="default", choices=list(PRESETS))
-    p.add_argument("--seed", type=lab.seed)
-    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
-    p.add_argument("--steps", type=lab.positive_int, help="RL steps (default 100)")
-    p.add_argument("--prompts", type=lab.positive_int, help="problems per step (default 32)")
-    p.add_argument("--group", type=lab.sample_count, help="samples per problem, G (default 16; >= 2)")
-    p.add_argument("--temperature", type=lab.temperature, help="sampling temperature (default 1)")
-    p.add_argument("--lr", type=lab.learning_rate, help="AdamW learning rate (default 3e-4)")
-    p.add_argument("--weight-decay", dest="weight_decay", type=lab.nonnegative_float)
-    p.add_argument("--grad-clip", dest="grad_clip", type=lab.positive_float)
-    p.add_argument("--scale-std", dest="scale_std", type=on_off,
-                   help="on (default, GRPO) or off (Dr. GRPO): divide advantages by the group std")
-    p.add_argument("--loss-norm", dest="loss_norm", choices=("tokens", "constant"),
-                   help="tokens (default): mean over the batch's completion tokens; constant: "
-                        "sum / (prompts x group x max new tokens)")
-    p.add_argument("--updates", type=lab.positive_int,
-                   help="optimizer steps per sampled batch (default 1); > 1 uses the PPO clip")
-    p.add_argument("--clip", type=lab.positive_float, help="PPO clip epsilon (default 0.2)")
-    p.add_argument("--beta", type=lab.nonnegative_float,
-                   help="KL penalty to the initial policy, k3 estimator (default 0: no reference)")
-    p.add_argument("--max-new-tokens", dest="max_new_tokens", type=lab.positive_int,
-                   help="completion budget; longer samples are truncated and rewarded 0 "
-                        "(default: per problem, its longest reference chain + 8)")
-    p.add_argument("--tasks", help="comma-separated training tasks (default addition)")
-    p.add_argument("--min-level", dest="min_level", type=lab.positive_int)
-    p.add_argument("--max-level", dest="max_level", type=lab.positive_int,
-                   help="highest difficulty trained on (default: the highest pretrained level)")
-    p.add_argument("--reward", choices=REWARDS,
-                   help="correct (default), steps (the right answer through a chain whose every step "
-                   "is right; no chain, no reward), format (well-formed only) or random (a coin flip)")
-    p.add_argument("--pool", type=lab.nonnegative_int,
-                   help="train on a fixed pool of N problems (default 0: fresh problems)")
-    p.add_argument("--log-samples-every", dest="log_samples_every", type=lab.positive_int)
-    p.add_argument("--checkpoint-every", dest="checkpoint_every", type=lab.positive_int)
+    lab.add_config_options(p, RLConfig, PRESETS)
     lab.add_run_options(p, "rlvr")
     return p.parse_args(argv)
 
@@ -149,9 +162,7 @@ def check(config):
 
 
 def config_from_args(args):
-    config = lab.resolve(dataclasses.replace(PRESETS[args.preset]), args, CLI_FIELDS)
-    if args.tasks is not None:
-        config.tasks = lab.task_list(args.tasks)
+    config = lab.config_from_args(PRESETS, args)
     check(config)
     if config.max_level and config.min_level > config.max_level:
         given = "--max-level" if args.max_level else f"the {config.preset} preset's --max-level"
@@ -167,7 +178,7 @@ def default_out(preset, seed):
     return os.path.join("runs", preset, "rlvr", f"seed{seed}")
 
 
-# ---------------------------------------------------------------- rollouts and rewards
+# ---------------------------------------------------------------- rollouts
 
 def training_levels(config, world, option="--max-level"):
     """{task: [levels]} the RL data is drawn from (uniformly), checked against the base's world."""
@@ -219,28 +230,6 @@ class ProblemSource:
         self.rng.setstate(state["rng"])
 
 
-def reward_of(verdict, finished, kind, rng):
-    if not finished:  # truncated: no answer line was written
-        return 0.0
-    if kind == "correct":
-        return float(verdict.correct)
-    if kind == "steps":  # a process check: the verifier also compares every step to the reference
-        return float(verdict.correct and all_steps_right(verdict.steps_required, verdict.steps_correct,
-                                                         verdict.steps_written))
-    if kind == "format":
-        return float(verdict.well_formed)
-    return float(rng.random() < 0.5)
-
-
-def group_advantages(rewards, scale_std):
-    """rewards (P, G) -> advantages (P, G): reward - group mean [/ group std]. A group with one
-    reward for all has advantage exactly 0."""
-    adv = rewards - rewards.mean(1, keepdim=True)
-    if scale_std:
-        adv = adv / (rewards.std(1, keepdim=True) + 1e-4)
-    return adv
-
-
 def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
     """Right-padded [BOS] prompt completion [EOS] rows; targets are the completion tokens and the
     EOS of a finished completion, -1 elsewhere (prompt, padding)."""
@@ -258,32 +247,7 @@ def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
     return x[:, :-1].to(device), y[:, :-1].to(device)
 
 
-def token_logprobs(model, x, y, device):
-    """Log-probability of each target token (0 where y is -1) and the logits."""
-    with autocast(device):
-        logits, nll = model(x, y, loss_reduction="none")
-    return -nll, logits
-
-
 # ---------------------------------------------------------------- one GRPO step
-
-def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
-    """The clipped policy-gradient loss (+ beta * k3 KL) summed over tokens / denominator, with
-    the clip fraction and mean KL for the log."""
-    ratio = torch.exp(logp - old_logp)
-    a = adv[:, None]
-    clipped = ratio.clamp(1 - config.clip, 1 + config.clip)
-    per_token = -torch.min(ratio * a, clipped * a)
-    kl = None
-    if ref_logp is not None:
-        d = ref_logp - logp
-        kl_tokens = torch.exp(d) - d - 1  # k3: an unbiased, non-negative estimate of KL(pi||ref)
-        per_token = per_token + config.beta * kl_tokens
-        kl = (kl_tokens * mask).sum() / mask.sum().clamp(min=1)
-    loss = (per_token * mask).sum() / denominator
-    clip_frac = (((ratio - clipped).abs() > 1e-6).float() * mask).sum() / mask.sum().clamp(min=1)
-    return loss, clip_frac, kl
-
 
 MICRO_BATCH = 32  # rows per forward/backward pass: bounds memory (128 rows peaked at 1.8-2.2 GB), same update
 
@@ -296,7 +260,7 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     x may be None: a process with no rows still joins the sum. Returns the loss, gradient norm,
     clip fraction, KL and entropy of the last update."""
     policy.train()
-    ranks = ranks or Ranks()
+    ranks = ranks or lab.Ranks()
     rows = 0 if x is None else len(x)
     chunks = [slice(i, i + MICRO_BATCH) for i in range(0, rows, MICRO_BATCH)]
     ref = [None] * len(chunks)
@@ -338,32 +302,8 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     return out
 
 
-class Ranks:
-    """This process's place among the data-parallel processes (rank 0 of 1 when alone), and the
-    few collective operations an RL step needs."""
-
-    def __init__(self, rank=0, size=1):
-        self.rank, self.size = rank, size
-
-    def gather(self, obj):
-        """[obj of rank 0, obj of rank 1, ...]."""
-        if self.size == 1:
-            return [obj]
-        out = [None] * self.size
-        torch.distributed.all_gather_object(out, obj)
-        return out
-
-    def sum_gradients(self, model):
-        if self.size == 1:
-            return
-        for p in model.parameters():
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            torch.distributed.all_reduce(p.grad)
-
-
 def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator, reward_rng, device,
-            ranks=Ranks()):
+            ranks=lab.Ranks()):
     """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts).
 
     With several processes each samples the groups of its share of the prompts (whole groups, so
@@ -395,21 +335,8 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     else:
         budget = config.max_new_tokens or max(lab.completion_budget(p) for p in problems)
         denominator = float(len(problems) * G * budget)
-    all_rewards = torch.tensor([x[2] for x in everything]).view(len(problems), G)
-    record = {"reward": all_rewards.mean().item(), "reward_std": all_rewards.std().item(),
-              "accuracy": sum(x[3] for x in everything) / len(everything),
-              "zero_variance_groups": (all_rewards.std(1) == 0).float().mean().item(),
-              "length": sum(x[6] for x in everything) / len(everything),
-              "truncated": 1 - sum(x[4] for x in everything) / len(everything),
+    record = {**evaluation.rollout_metrics(everything, G),
               "loss": 0.0, "grad_norm": 0.0, "entropy": None, "kl": None, "clip_frac": 0.0}
-    formats = Counter(x[5] for x in everything)
-    record["formats"] = {f: c / len(everything) for f, c in sorted(formats.items())}
-    by_format, levels = {}, {}
-    for x in everything:
-        by_format.setdefault(x[5], []).append(x[6])
-        levels.setdefault(x[1], []).append(x[3])
-    record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
-    record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
     # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
     keep = [i for i in range(len(flat)) if adv[i] != 0 or config.beta > 0]
     prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
@@ -423,39 +350,13 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     return record, rollouts, all_correct
 
 
-def plot_run(metrics, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    steps = [m["step"] for m in metrics]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
-    axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
-    axes[0].set_xlabel("RL step")
-    axes[0].legend()
-    formats = sorted({f for m in metrics for f in m["formats"]})
-    for f in formats:
-        axes[1].plot(steps, [m["formats"].get(f, 0.0) for m in metrics], label=f)
-    axes[1].set_ylabel("share of samples")
-    axes[1].set_xlabel("RL step")
-    axes[1].set_ylim(0, 1)
-    axes[1].legend()
-    axes[2].plot(steps, [m["length"] for m in metrics])
-    axes[2].set_ylabel("mean completion length (tokens)")
-    axes[2].set_xlabel("RL step")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 # ---------------------------------------------------------------- the run
 
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
     source: a ProblemSource class (default: fresh problems or a fixed pool)."""
     rank, size, device = lab.distributed(pick_device(config.device))
-    ranks = Ranks(rank, size)
+    ranks = lab.Ranks(rank, size)
     if config.prompts % size:
         raise lab.LabError(f"--prompts {config.prompts} must be a multiple of the number of "
                            f"processes ({size})")
@@ -490,12 +391,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
                                f"process(es); resume it with as many")
         reward_rng.setstate(payload["rng"]["reward"][rank])
         generator.set_state(payload["rng"]["sample"][rank])
-    log_path = os.path.join(out, "metrics.jsonl")
-    if lead:
-        lab.write_json(os.path.join(out, "config.json"), dataclasses.asdict(config))
-        if resume_from:
-            lab.trim_log(log_path, step)
-    log = lab.JsonlLog(log_path if lead else os.devnull, append=resume_from is not None)
+    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from, lead)
     samples_file = open(os.path.join(out, "samples.txt") if lead else os.devnull,
                         "a" if resume_from else "w")
     ckpt_path = os.path.join(out, "ckpt.pt")
@@ -511,61 +407,52 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished, "rng": rng})
 
+    def train_step(at):
+        nonlocal step
+        problems = source.draw()
+        try:
+            record, rollouts, correct = rl_step(policy, reference, optimizer, problems, config,
+                                                tokenizer, generator, reward_rng, device, ranks)
+            source.observe(problems, correct)
+        except lab.LabError as e:
+            kept = (f"the last good checkpoint {ckpt_path} is kept" if os.path.exists(ckpt_path)
+                    else "no checkpoint was saved yet")
+            raise lab.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
+        step = at + 1
+        if step % config.log_samples_every == 0 or step == 1:
+            shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
+            samples_file.write(f"--- step {step}\n" + "".join(
+                f"{p.prompt}{text}\n  -> reward {r:.0f}\n" for p, text, r, _ in shown))
+            samples_file.flush()
+            if not quiet:
+                p, text, r, _ = shown[0]
+                tqdm.write(f"step {step} sample: {p.prompt.strip()} | "
+                           f"{text.replace(chr(10), ' / ')} | reward {r:.0f}")
+        return {"step": step, **record, "seconds": time.time() - started}
+
+    def postfix(record):
+        top = max(record["formats"].items(), key=lambda kv: kv[1])
+        return {"reward": f"{record['reward']:.2f}", "zero_var": f"{record['zero_variance_groups']:.2f}",
+                "len": f"{record['length']:.1f}", "top": f"{top[0]}:{top[1]:.2f}"}
+
     if not quiet:
         print(f"RLVR (GRPO) on {device}: {config.steps} steps x {config.prompts} prompts x "
               f"{config.group} samples, tasks {','.join(config.tasks)} levels "
               f"{ {t: f'{l[0]}-{l[-1]}' for t, l in levels.items()} }, beta {config.beta}, "
               f"from {config.base} -> {out}")
-    bar = tqdm(total=config.steps, initial=step, desc="rlvr", disable=quiet, dynamic_ncols=True,
-               mininterval=2.0)
     started = time.time()
-    try:
-        while step < config.steps:
-            problems = source.draw()
-            try:
-                record, rollouts, correct = rl_step(policy, reference, optimizer, problems, config,
-                                                    tokenizer, generator, reward_rng, device, ranks)
-                source.observe(problems, correct)
-            except lab.LabError as e:
-                kept = (f"the last good checkpoint {ckpt_path} is kept" if os.path.exists(ckpt_path)
-                        else "no checkpoint was saved yet")
-                raise lab.LabError(f"{e} at RL step {step + 1}; {kept}. Try a lower --lr") from None
-            step += 1
-            record = {"step": step, **record, "seconds": time.time() - started}
-            log.write(record)
-            if step % config.log_samples_every == 0 or step == 1:
-                shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
-                samples_file.write(f"--- step {step}\n" + "".join(
-                    f"{p.prompt}{text}\n  -> reward {r:.0f}\n" for p, text, r, _ in shown))
-                samples_file.flush()
-                if not quiet:
-                    p, text, r, _ = shown[0]
-                    tqdm.write(f"step {step} sample: {p.prompt.strip()} | "
-                               f"{text.replace(chr(10), ' / ')} | reward {r:.0f}")
-            if step % config.checkpoint_every == 0 and step < config.steps:
-                checkpoint(finished=False)
-            top = max(record["formats"].items(), key=lambda kv: kv[1])
-            bar.set_postfix(reward=f"{record['reward']:.2f}", zero_var=f"{record['zero_variance_groups']:.2f}",
-                            len=f"{record['length']:.1f}", top=f"{top[0]}:{top[1]:.2f}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        bar.close()
-        if size == 1:  # several processes cannot agree on a state mid-step: keep the last checkpoint
-            checkpoint(finished=False)
-        log.close()
-        if lead:
-            lab.exit_interrupted(f"RL step {step}", ckpt_path)
-        sys.exit(130)
-    bar.close()
-    checkpoint(finished=True)
-    log.close()
+    # several processes cannot agree on a state mid-step: on Ctrl-C they keep the last checkpoint
+    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log,
+                      config.checkpoint_every, "rlvr", quiet, postfix, save_on_interrupt=size == 1,
+                      lead=lead)
     samples_file.close()
+    log_path = os.path.join(out, "metrics.jsonl")
     if lead:
         metrics = [lab.json.loads(line) for line in open(log_path)]
         lab.write_json(os.path.join(out, "summary.json"), {
             "steps": step, "update_share": evaluation.update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
-        plot_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
+        evaluation.plot_rl_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
     lab.end_distributed(size)
     return ckpt_path
 

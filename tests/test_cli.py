@@ -194,6 +194,7 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(capsy
         lab.entry(bug)
 
 
+@pytest.mark.slow
 def test_a_bad_option_from_the_shell_prints_no_traceback(files):
     for script, args in (("pretrain.py", ["--steps", "-1"]),
                          ("eval.py", ["--checkpoint", str(files / "truncated.pt")])):
@@ -202,6 +203,7 @@ def test_a_bad_option_from_the_shell_prints_no_traceback(files):
         assert len(run.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_help_works_for_every_script():
     for script in ("pretrain.py", "eval.py", "rlvr.py", "distill.py", "curriculum.py", "reproduce.py", "bench.py"):
         run = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)

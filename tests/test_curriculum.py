@@ -10,6 +10,9 @@ import pretrain
 import rlvr
 from data import World
 from model import load_checkpoint
+import pytest
+
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
 
 
 def source(prompts=64):

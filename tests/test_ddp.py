@@ -6,6 +6,10 @@ import subprocess
 import sys
 
 import torch
+import pytest
+
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--preset", "tiny", "--steps", "6", "--eval-every", "1000", "--device", "cpu"]

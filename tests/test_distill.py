@@ -104,6 +104,7 @@ def test_model_teachers_keep_only_verified_finished_samples(monkeypatch):
     assert all(verify(p, c).correct for p, c in traces)
 
 
+@pytest.mark.slow
 def test_distill_resume_after_ctrl_c_matches_an_uninterrupted_run(tiny_student, monkeypatch):
     work, ckpt = tiny_student
     config = dataclasses.replace(distill.PRESETS["tiny"], base=ckpt, steps=8, checkpoint_every=3,

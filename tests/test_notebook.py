@@ -3,6 +3,10 @@ import os
 
 import nbformat
 from nbclient import NotebookClient
+import pytest
+
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -18,6 +18,9 @@ import pretrain
 import rlvr
 from model import load_checkpoint, save_checkpoint
 
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--preset", "tiny", "--steps", "30", "--eval-every", "10", "--eval-per-level", "1"]
 

@@ -135,6 +135,7 @@ def tiny_base(tmp_path_factory):
     return work, ckpt
 
 
+@pytest.mark.slow
 def test_a_tiny_rl_run_logs_every_step_and_is_deterministic(tiny_base):
     work, ckpt = tiny_base
     config = dataclasses.replace(rlvr.PRESETS["tiny"], base=ckpt, steps=3)
@@ -154,6 +155,7 @@ def test_a_tiny_rl_run_logs_every_step_and_is_deterministic(tiny_base):
     assert strip(a) == strip(b)
 
 
+@pytest.mark.slow
 def test_rl_resume_matches_an_uninterrupted_run(tiny_base):
     work, ckpt = tiny_base
     config = dataclasses.replace(rlvr.PRESETS["tiny"], base=ckpt, steps=4, checkpoint_every=2)

@@ -1,0 +1,29 @@
+"""The README is a first read: short, and its "where to look" table points at the code it names."""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINK = re.compile(r"\[([\w/.]+):(\d+)\]\(([\w/.]+)#L(\d+)\)\s*`(\w+)`")
+
+
+def readme():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        return f.read()
+
+
+def test_where_to_look_links_point_at_the_definitions_they_name():
+    links = LINK.findall(readme())
+    assert len(links) >= 5  # GRPO loss, advantages, SFT loss, pass@k, verifier, sampler
+    for shown_file, shown_line, target_file, target_line, name in links:
+        assert (shown_file, shown_line) == (target_file, target_line)
+        with open(os.path.join(ROOT, target_file)) as f:
+            line = f.read().split("\n")[int(target_line) - 1]
+        assert re.match(rf"(def|class) {name}\b", line), \
+            f"README: {target_file}:{target_line} is {line!r}, not the definition of {name}"
+
+
+def test_the_readme_is_a_first_read_and_states_the_two_commands_and_the_tests():
+    text = readme()
+    assert len(text.splitlines()) <= 150
+    assert "pip install -r requirements.txt" in text and "python reproduce.py" in text
+    assert "`pytest`" in text
