@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import claims
+from study import rules, stats
 
 
 def write_eval(path, problems, top=None):
@@ -23,8 +23,8 @@ def test_an_arm_with_fewer_samples_is_compared_on_its_own_count(tmp_path):
     # base: 8 samples, the first 4 all wrong and the last 4 all right; arm: 4 samples, all right
     base = write_eval(tmp_path / "base", {"a": (1, [0] * 4 + [1] * 4), "b": (2, [0] * 4 + [1] * 4)})
     arm = write_eval(tmp_path / "arm", {"a": (1, [1] * 4), "b": (2, [1] * 4)})
-    assert claims.sample_count(base, arm) == 4
-    d1, dn, n = claims.arm_changes(base, arm)
+    assert stats.sample_count(base, arm) == 4
+    d1, dn, n = stats.arm_changes(base, arm)
     assert n == 4  # the base's first 4 samples: pass@1 0 and pass@4 0, the arm's 1 and 1
     assert [values for _, values in d1] == [[1.0], [1.0]]
     assert [values for _, values in dn] == [[1.0], [1.0]]
@@ -35,7 +35,7 @@ def test_an_arm_with_fewer_samples_is_compared_on_its_own_count(tmp_path):
 def test_a_common_count_can_be_imposed(tmp_path):
     base = write_eval(tmp_path / "base", {"a": (1, [1, 0, 0, 0])})
     arm = write_eval(tmp_path / "arm", {"a": (1, [1, 1, 0, 0])})
-    d1, dn, n = claims.arm_changes(base, arm, n=2)
+    d1, dn, n = stats.arm_changes(base, arm, n=2)
     assert n == 2
     assert d1[0][1][0] == pytest.approx(1.0 - 0.5)  # pass@1 from the first two samples
     assert dn[0][1][0] == pytest.approx(0.0)        # both solve it within 2 samples
@@ -52,7 +52,7 @@ def c5_arms(tmp_path, long_solved):
 
 def test_c5_counts_the_longer_additions_the_teacher_brings(tmp_path):
     arms = c5_arms(tmp_path, long_solved=2)
-    c5 = claims.claim_c5({0: arms}, {}, top_level=2)
+    c5 = rules.claim_c5({0: arms}, {}, top_level=2)
     assert c5.held == {0: True}  # best pass@1 over levels 1-3, and pass@4 not below distill's
     row = next(line for line in c5.lines if "| 0 | distill -> RLVR |" in line)
     assert "| 1.000 | 0.500 |" in row  # pass@1 on the trained lengths, then on the longer ones
@@ -60,7 +60,7 @@ def test_c5_counts_the_longer_additions_the_teacher_brings(tmp_path):
 
 def test_c5_does_not_hold_when_rl_after_distillation_loses_the_longer_additions(tmp_path):
     arms = c5_arms(tmp_path, long_solved=0)
-    c5 = claims.claim_c5({0: arms}, {}, top_level=2)
+    c5 = rules.claim_c5({0: arms}, {}, top_level=2)
     # distill -> RLVR ties RLVR on pass@1 at best and loses distillation's level-3 capability
     assert c5.held == {0: False}
 
@@ -71,13 +71,13 @@ def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
               "correct": [True, True, False, True], "format": ["chain", "chain", "chain", "direct"],
               "steps_required": [2, 2, 2, 0], "steps_correct": [2, 1, 0, 0], "steps_written": [2, 2, 2, 0]}
     (tmp_path / "e" / "predictions.jsonl").write_text(json.dumps(record) + "\n")
-    q = claims.chain_quality(str(tmp_path / "e"), task="chain")
+    q = rules.chain_quality(str(tmp_path / "e"), task="chain")
     # three chains (the direct answer has none); two right answers, one of them through a wrong step
     assert q["chains"] == 3 and q["accuracy"] == pytest.approx(2 / 3)
     assert q["chain_share"] == pytest.approx(3 / 4) and q["all_accuracy"] == pytest.approx(3 / 4)
     assert q["hollow"] == pytest.approx(1 / 2)
     assert q["step_correctness"] == pytest.approx((1 + 0.5 + 0) / 3)
-    assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
+    assert rules.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
 
 
 def c8_eval(path, task, correct, steps_correct):
@@ -95,12 +95,12 @@ def test_c8_is_judged_on_the_task_it_is_given(tmp_path):
     arms = {"base": c8_eval(tmp_path / "b", "compare", [1, 1, 0, 0], [6, 6, 3, 3]),
             "RLVR": c8_eval(tmp_path / "r", "compare", [1, 1, 1, 0], [6, 6, 6, 6]),
             "distill": c8_eval(tmp_path / "d", "compare", [1, 1, 1, 0], [6, 5, 4, 3])}
-    assert claims.claim_c8({0: arms}, task="compare").held == {0: True}
+    assert rules.claim_c8({0: arms}, task="compare").held == {0: True}
     # asked on another task, these predictions hold no chains: nothing can hold
-    assert claims.claim_c8({0: arms}, task="chain").held == {0: False}
-    assert claims.c8_task({"addition": 0.6, "compare": 0.2, "chain": 0.2}) == "compare"
-    assert claims.c8_task({"addition": 0.6, "chain": 0.2}) == "chain"
-    assert claims.c8_task({"addition": 1.0}) is None
+    assert rules.claim_c8({0: arms}, task="chain").held == {0: False}
+    assert rules.c8_task({"addition": 0.6, "compare": 0.2, "chain": 0.2}) == "compare"
+    assert rules.c8_task({"addition": 0.6, "chain": 0.2}) == "chain"
+    assert rules.c8_task({"addition": 1.0}) is None
 
 
 def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
@@ -116,12 +116,12 @@ def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
          "well_formed": [True, True], "steps_correct": [1, 1],
          "completions": ["column\n1+2+0=03\nans 7", "column\n1+2+0=03\nans 103"]}]
     (tmp_path / "e" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    w = claims.what_it_writes(str(tmp_path / "e"))
+    w = rules.what_it_writes(str(tmp_path / "e"))
     assert w["well_formed"] == pytest.approx(3 / 4)
     assert w["step_correctness"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
     assert (w["common"], w["common_share"]) == ("7", pytest.approx(2 / 4))  # the garbage has no answer
     assert w["example"] == ("101+2\n", "column\n1+2+0=03\nans 7")  # the 3-digit problem's first sample
-    assert claims.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"
+    assert rules.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"
 
 
 def test_c1_holds_when_rl_sharpens_the_trained_levels_and_loses_the_level_it_left_out(tmp_path):
@@ -132,10 +132,10 @@ def test_c1_holds_when_rl_sharpens_the_trained_levels_and_loses_the_level_it_lef
     base = write_eval(tmp_path / "base", problems(128, 3))     # level 2 solved rarely (bin 1-4)
     held_out = write_eval(tmp_path / "rl", problems(256, 0))   # RL data on level 1 only
     main = write_eval(tmp_path / "main", problems(256, 200))   # RL data on both levels
-    c1 = claims.claim_c1({0: (base, held_out)}, top_level=2, main={0: (base, main)})
+    c1 = rules.claim_c1({0: (base, held_out)}, top_level=2, main={0: (base, main)})
     assert c1.held == {0: True}  # pass@1 +0.24, pass@256 -0.5, level 2 lost, low bins 3 lost / 0 gained
     assert "-0.500" in c1.effect and "RL data 1-1 digits" in c1.effect
     # the main run learned the hardest level: shown for context, and it does not enter the verdict
     context = next(line for line in c1.lines if line.startswith("The same check on the main RL run"))
     assert "held on 0 of 1 seeds" in context
-    assert claims.claim_c1({0: (base, main)}, top_level=2).held == {0: False}
+    assert rules.claim_c1({0: (base, main)}, top_level=2).held == {0: False}

@@ -48,7 +48,7 @@ def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, monkey
     """Rerunning an interrupted stage without --resume must not start it over (that would throw
     its steps away), and reproduce.py continues it to the same weights as an uninterrupted run."""
     import argparse
-    import reproduce
+    from study.runs import run_once
     config = tiny_config()
     pretrain.train(config, str(tmp_path / "a"), quiet=True)
     real, calls = lab.pack_rows, {"n": 0}
@@ -67,8 +67,8 @@ def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, monkey
     with pytest.raises(lab.LabError, match="unfinished.*step 13.*--resume"):
         lab.prepare_out_dir(out, dataclasses.asdict(config), resume=False, force=False)
     timings = []
-    reproduce.run_once(argparse.Namespace(fresh=False), 0, timings, "pretrain", out, config,
-                       lambda resume_from: pretrain.train(config, out, resume_from, quiet=True))
+    run_once(argparse.Namespace(fresh=False), 0, timings, "pretrain", out, config,
+             lambda resume_from: pretrain.train(config, out, resume_from, quiet=True))
     a, b = (load_checkpoint(str(tmp_path / d / "ckpt.pt")) for d in ("a", "b"))
     assert b["finished"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert len(timings) == 1

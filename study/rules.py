@@ -7,14 +7,16 @@ advance: *reproduced* when it held on every seed, *mixed* when it held on at lea
 but not all, *not reproduced* otherwise (an effect seen on one seed is not reproduced).
 """
 import collections
-import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
 from eval import bin_labels, capability_bin, ks_for, pass_at_k, update_sparsity
+from study.stats import (arm_changes, arm_levels, by_level, fmt_ci, load_predictions,
+                         paired_bootstrap, sample_count, stratified_bootstrap)
+
+CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 
 
 @dataclass
@@ -39,58 +41,6 @@ def verdict(held, seeds):
     if held >= 2:
         return "mixed"
     return "not reproduced"
-
-
-def load_predictions(eval_dir, split="id", task="addition"):
-    """{problem key: record} of one split and task of an evaluation."""
-    out = {}
-    with open(os.path.join(eval_dir, "predictions.jsonl")) as f:
-        for line in f:
-            r = json.loads(line)
-            if r["split"] == split and r["task"] == task:
-                out[r["key"]] = r
-    return out
-
-
-def stratified_bootstrap(strata, resamples=2000, seed=0):
-    """Weighted mean of per-problem values over strata, and its 95% interval.
-
-    strata: list of (weight, values); the statistic is sum(weight * mean(values)). Problems are
-    resampled within each stratum (a seed, or a seed and a difficulty level), so every stratum
-    keeps its weight: levels count equally however many problems each has."""
-    rng = np.random.default_rng(seed)
-    strata = [(w, np.asarray(v, dtype=float)) for w, v in strata if len(v)]
-    if not strata:
-        return float("nan"), (float("nan"), float("nan"))
-    total = sum(w for w, _ in strata)
-    point = sum(w * v.mean() for w, v in strata) / total
-    draws = np.zeros(resamples)
-    for w, v in strata:
-        draws += w * v[rng.integers(0, len(v), size=(resamples, len(v)))].mean(1)
-    draws /= total
-    return float(point), (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
-
-
-def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
-    """Mean of per-problem values pooled over seeds (each seed weighted by its problems)."""
-    return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
-
-
-def level_groups(keys, records, values):
-    """{level: the values of that level's problems}, levels in order."""
-    levels = {}
-    for k, v in zip(keys, values):
-        levels.setdefault(records[k]["level"], []).append(v)
-    return dict(sorted(levels.items()))
-
-
-def by_level(keys, records, values):
-    """[(1, values of level L)] for each level: strata that weight levels equally."""
-    return [(1.0, v) for v in level_groups(keys, records, values).values()]
-
-
-def fmt_ci(point, ci, digits=3):
-    return f"{point:+.{digits}f} [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
 
 
 # ---------------------------------------------------------------- C1: capability narrowing
@@ -232,76 +182,6 @@ def claim_c2(runs, within=100, other=None):
                  f"{min(x[0] for x in gaps):+.3f} to {max(x[0] for x in gaps):+.3f})", lines)
 
 
-# ---------------------------------------------------------------- C7: chain length and sparsity
-
-def update_share(before, after):
-    """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
-    in fp32, and at all once both are rounded to bf16."""
-    import torch
-    load = lambda path: torch.load(path, map_location="cpu", weights_only=True)["model"]
-    share = update_sparsity(load(before), load(after), thresholds=(1e-5,))
-    return {"fp32": share["1e-05"], "bf16": share["bf16"]}
-
-
-def claim_c7(runs, window=10):
-    """runs: {seed: (RL metrics, base checkpoint, RL checkpoint, SFT checkpoint of the same
-    number of steps)}."""
-    held, table = {}, ["| seed | length, first steps -> last steps | change | same, within the winning format | "
-                       "params changed, RL (fp32 > 1e-5 / bf16) | same, SFT | held |", "|---|---|---|---|---|---|---|"]
-    changes = []
-    for seed, (metrics, base_ckpt, rl_ckpt, sft_ckpt) in runs.items():
-        first = np.mean([m["length"] for m in metrics[:window]])
-        last = np.mean([m["length"] for m in metrics[-window:]])
-        winner = max(metrics[-1]["formats"].items(), key=lambda kv: kv[1])[0]
-        within = lambda ms: np.mean([m["length_by_format"][winner] for m in ms
-                                     if winner in m.get("length_by_format", {})] or [float("nan")])
-        rl_share, sft_share = update_share(base_ckpt, rl_ckpt), update_share(base_ckpt, sft_ckpt)
-        shorter = last < first
-        sparser = rl_share["bf16"] < sft_share["bf16"]
-        held[seed] = bool(shorter and sparser)
-        changes.append([last - first])
-        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {winner}: "
-                     f"{within(metrics[:window]):.1f} -> {within(metrics[-window:]):.1f} | "
-                     f"{rl_share['fp32']:.3f} / {rl_share['bf16']:.3f} | {sft_share['fp32']:.3f} / "
-                     f"{sft_share['bf16']:.3f} | {'yes' if held[seed] else 'no'} |")
-    c, ci = paired_bootstrap(changes)
-    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps (all "
-             "samples, and the samples of the format that won), and the share of parameter entries "
-             "the update changed: by more than 1e-5 in fp32, and at all once rounded to bf16. The "
-             "SFT run is the self-distillation student (the base's own verified samples), trained "
-             "for as many steps as RL. Held on a seed when chains got shorter and the RL update "
-             "changed fewer bf16 entries than SFT.", ""] + table
-    return Claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's", held,
-                 f"length change {c:+.1f} tokens (seeds {min(x[0] for x in changes):+.1f} to "
-                 f"{max(x[0] for x in changes):+.1f})", lines)
-
-
-def plot_rl_steps(runs, path):
-    """Format shares and completion length over RL steps, beta = 0 (solid) and beta > 0 (dashed),
-    one colour per format, every seed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
-    formats = sorted({f for m0, mk, _ in runs.values() for m in m0 + mk for f in m["formats"]})
-    colours = {f: f"C{i}" for i, f in enumerate(formats)}
-    for seed, (m0, mk, beta) in runs.items():
-        for metrics, style, label in ((m0, "-", "beta 0"), (mk, "--", f"beta {beta}")):
-            steps = [m["step"] for m in metrics]
-            for f in formats:
-                ax.plot(steps, [m["formats"].get(f, 0) for m in metrics], style, color=colours[f],
-                        alpha=0.7, label=f"{f}, {label}" if seed == next(iter(runs)) else None)
-            bx.plot(steps, [m["length"] for m in metrics], style, color=f"C{seed % 10}", alpha=0.7,
-                    label=f"seed {seed}, {label}")
-    ax.set(xlabel="RL step", ylabel="share of samples", ylim=(0, 1), title="formats during RLVR")
-    ax.legend(fontsize=7)
-    bx.set(xlabel="RL step", ylabel="mean completion length (tokens)", title="chain length during RLVR")
-    bx.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 # ---------------------------------------------------------------- C3: distilled CoT out of distribution
 
 C3_TASKS = ("addition", "modular")
@@ -424,6 +304,122 @@ def claim_c4(arms, top_level):
                  f"new-knowledge arm, pass@{n_of['new']} on longer additions {fmt_ci(m, ci)}", lines)
 
 
+# ---------------------------------------------------------------- C5, C6: curricula
+
+C5_SPLITS = ("id", "length")  # the trained lengths and the two longer ones the teacher brings
+
+
+def claim_c5(arms, compute, top_level):
+    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
+    C5_SPLITS with the same samples; compute: {arm: description of its compute}."""
+    held, rows, pooled = {}, [], ([], [])
+    mean_of = lambda means: float(np.mean(means)) if means else float("nan")
+    for seed, dirs in arms.items():
+        n = sample_count(*dirs.values(), splits=C5_SPLITS)
+        vals = {a: arm_levels(d, n, C5_SPLITS) for a, d in dirs.items()}
+        best = max(vals, key=lambda a: vals[a][0][0])
+        d1, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n, C5_SPLITS)
+        pooled[0].extend(d1), pooled[1].extend(dn)
+        m, ci = stratified_bootstrap(dn)
+        held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
+        for a, ((p1, ci1), (pn, cin), n, per_level) in vals.items():
+            short = mean_of([v for level, v in per_level.items() if level <= top_level])
+            long_ = mean_of([v for level, v in per_level.items() if level > top_level])
+            rows.append(f"| {seed} | {a} | {p1:.3f} [{ci1[0]:.3f}, {ci1[1]:.3f}] | "
+                        f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {short:.3f} | {long_:.3f} | "
+                        f"{compute.get(a, '-')} |")
+        rows.append(f"| {seed} | distill -> RLVR minus distill, pass@{n} | | {fmt_ci(m, ci)} | | | |")
+    lines = [f"The four arms on addition of 1 to {top_level + 2} digits (levels weighted equally): "
+             f"the trained lengths, and the two longer ones ({top_level + 1}-{top_level + 2} "
+             "digits) that only the teacher knows. The distilled student learns oracle traces "
+             f"for 1-{top_level + 2} digits (and modular arithmetic, so that it forgets nothing); "
+             f"both RL arms train on 1-{top_level + 2} digits, where RL alone never sees a reward "
+             "on the longer problems and RL after distillation does. Compute is counted in "
+             "optimizer steps and sampled completions. Held on a seed when distill -> RLVR has the "
+             "highest pass@1 of the four and its pass@n is not below distillation's (the interval "
+             "of the difference reaches 0 or above).", "",
+             f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "
+             f"{top_level + 1}-{top_level + 2} digits | compute |", "|---|---|---|---|---|---|---|", *rows]
+    (m1, ci1), (mn, cin) = stratified_bootstrap(pooled[0]), stratified_bootstrap(pooled[1])
+    return Claim("C5", "Distillation then RLVR beats either alone", held,
+                 f"distill -> RLVR minus distill: pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}", lines)
+
+
+def claim_c6(arms, steps):
+    """arms: {seed: {selection: (base eval dir, arm eval dir, RL metrics)}}; steps: RL steps."""
+    held, rows, edge_minus_uniform = {}, [], []
+    for seed, sel in arms.items():
+        gains = {}
+        n = sample_count(*(d for _, d, _ in sel.values()))
+        for name, (base_dir, arm_dir, metrics) in sel.items():
+            d1, dn, n = arm_changes(base_dir, arm_dir, n)
+            g1, ci1 = stratified_bootstrap(d1)
+            gn, cin = stratified_bootstrap(dn)
+            zero = float(np.mean([m["zero_variance_groups"] for m in metrics]))
+            gains[name] = (g1 / steps, zero, g1)
+            rows.append(f"| {seed} | {name} | {zero:.2f} | {np.mean([m['reward'] for m in metrics]):.2f} | "
+                        f"{fmt_ci(g1, ci1)} | pass@{n} {fmt_ci(gn, cin)} | {g1 / steps * 1000:+.2f} |")
+        hard_ok = gains["hard"][1] >= 0.9 and gains["hard"][2] <= 0.5 * max(gains["uniform"][2], 0)
+        edge_ok = max(gains, key=lambda k: gains[k][0]) == "edge"
+        held[seed] = bool(hard_ok and edge_ok)
+        edge_minus_uniform.append(gains["edge"][2] - gains["uniform"][2])
+    lines = ["RLVR from the same base on four kinds of data, the same number of steps each: "
+             "uniform (every trained level), easy (1-2 digits), hard (7-8 digits, never trained) "
+             "and edge (problems the model solves sometimes, estimated from its own group "
+             "samples). Held on a seed when the hard arm has at least 90% zero-variance groups and "
+             "at most half the uniform arm's pass@1 gain, and the edge arm has the largest gain "
+             "per step.", "",
+             "| seed | data | zero-variance groups | reward | change in pass@1 | change in pass@n | "
+             "pass@1 gain per 1000 steps |", "|---|---|---|---|---|---|---|", *rows]
+    return Claim("C6", "RLVR on too-hard data learns nothing; edge-of-competence data helps most",
+                 held, "edge minus uniform, pass@1 gain by seed: "
+                 + ", ".join(f"{v:+.3f}" for v in edge_minus_uniform), lines)
+
+
+# ---------------------------------------------------------------- C7: chain length and sparsity
+
+def update_share(before, after):
+    """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
+    in fp32, and at all once both are rounded to bf16."""
+    import torch
+    load = lambda path: torch.load(path, map_location="cpu", weights_only=True)["model"]
+    share = update_sparsity(load(before), load(after), thresholds=(1e-5,))
+    return {"fp32": share["1e-05"], "bf16": share["bf16"]}
+
+
+def claim_c7(runs, window=10):
+    """runs: {seed: (RL metrics, base checkpoint, RL checkpoint, SFT checkpoint of the same
+    number of steps)}."""
+    held, table = {}, ["| seed | length, first steps -> last steps | change | same, within the winning format | "
+                       "params changed, RL (fp32 > 1e-5 / bf16) | same, SFT | held |", "|---|---|---|---|---|---|---|"]
+    changes = []
+    for seed, (metrics, base_ckpt, rl_ckpt, sft_ckpt) in runs.items():
+        first = np.mean([m["length"] for m in metrics[:window]])
+        last = np.mean([m["length"] for m in metrics[-window:]])
+        winner = max(metrics[-1]["formats"].items(), key=lambda kv: kv[1])[0]
+        within = lambda ms: np.mean([m["length_by_format"][winner] for m in ms
+                                     if winner in m.get("length_by_format", {})] or [float("nan")])
+        rl_share, sft_share = update_share(base_ckpt, rl_ckpt), update_share(base_ckpt, sft_ckpt)
+        shorter = last < first
+        sparser = rl_share["bf16"] < sft_share["bf16"]
+        held[seed] = bool(shorter and sparser)
+        changes.append([last - first])
+        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {winner}: "
+                     f"{within(metrics[:window]):.1f} -> {within(metrics[-window:]):.1f} | "
+                     f"{rl_share['fp32']:.3f} / {rl_share['bf16']:.3f} | {sft_share['fp32']:.3f} / "
+                     f"{sft_share['bf16']:.3f} | {'yes' if held[seed] else 'no'} |")
+    c, ci = paired_bootstrap(changes)
+    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps (all "
+             "samples, and the samples of the format that won), and the share of parameter entries "
+             "the update changed: by more than 1e-5 in fp32, and at all once rounded to bf16. The "
+             "SFT run is the self-distillation student (the base's own verified samples), trained "
+             "for as many steps as RL. Held on a seed when chains got shorter and the RL update "
+             "changed fewer bf16 entries than SFT.", ""] + table
+    return Claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's", held,
+                 f"length change {c:+.1f} tokens (seeds {min(x[0] for x in changes):+.1f} to "
+                 f"{max(x[0] for x in changes):+.1f})", lines)
+
+
 # ---------------------------------------------------------------- C8: right answers, wrong steps
 
 # the tasks where a chain with a wrong step can still end on the right answer, in order of
@@ -504,110 +500,7 @@ def claim_c8(arms, addition_arms=None, task="chain"):
                  + ", ".join(f"{a} {v['hollow']:.3f}" for a, v in q.items()), lines)
 
 
-# ---------------------------------------------------------------- C5, C6, C9: curricula
-
-def load_splits(eval_dir, splits=("id",)):
-    """{problem key: record} of the addition problems of several splits of an evaluation."""
-    return {k: r for split in splits for k, r in load_predictions(eval_dir, split).items()}
-
-
-def sample_count(*eval_dirs, splits=("id",)):
-    """The smallest number of samples per problem among the evaluations: arms compared at one n."""
-    return min(len(r["correct"]) for d in eval_dirs for r in load_splits(d, splits).values())
-
-
-def arm_changes(base_dir, arm_dir, n=None, splits=("id",)):
-    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (addition of
-    the splits), from the first n samples of each (default: as many as both have)."""
-    base, post = load_splits(base_dir, splits), load_splits(arm_dir, splits)
-    keys = [k for k in base if k in post]
-    n = n or min(len(d[k]["correct"]) for d in (base, post) for k in keys)
-    p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
-    return (by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys]),
-            by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys]), n)
-
-
-def arm_levels(eval_dir, n=None, splits=("id",)):
-    """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits), with the mean
-    pass@1 of each level: ((pass@1, interval), (pass@n, interval), n, {level: pass@1})."""
-    recs = load_splits(eval_dir, splits)
-    n = n or min(len(r["correct"]) for r in recs.values())
-    keys = list(recs)
-    one = level_groups(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), 1) for k in keys])
-    all_ = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), n) for k in keys])
-    return (stratified_bootstrap([(1.0, v) for v in one.values()]), stratified_bootstrap(all_), n,
-            {level: float(np.mean(v)) for level, v in one.items()})
-
-
-C5_SPLITS = ("id", "length")  # the trained lengths and the two longer ones the teacher brings
-
-
-def claim_c5(arms, compute, top_level):
-    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
-    C5_SPLITS with the same samples; compute: {arm: description of its compute}."""
-    held, rows, pooled = {}, [], ([], [])
-    mean_of = lambda means: float(np.mean(means)) if means else float("nan")
-    for seed, dirs in arms.items():
-        n = sample_count(*dirs.values(), splits=C5_SPLITS)
-        vals = {a: arm_levels(d, n, C5_SPLITS) for a, d in dirs.items()}
-        best = max(vals, key=lambda a: vals[a][0][0])
-        d1, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n, C5_SPLITS)
-        pooled[0].extend(d1), pooled[1].extend(dn)
-        m, ci = stratified_bootstrap(dn)
-        held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
-        for a, ((p1, ci1), (pn, cin), n, per_level) in vals.items():
-            short = mean_of([v for level, v in per_level.items() if level <= top_level])
-            long_ = mean_of([v for level, v in per_level.items() if level > top_level])
-            rows.append(f"| {seed} | {a} | {p1:.3f} [{ci1[0]:.3f}, {ci1[1]:.3f}] | "
-                        f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {short:.3f} | {long_:.3f} | "
-                        f"{compute.get(a, '-')} |")
-        rows.append(f"| {seed} | distill -> RLVR minus distill, pass@{n} | | {fmt_ci(m, ci)} | | | |")
-    lines = [f"The four arms on addition of 1 to {top_level + 2} digits (levels weighted equally): "
-             f"the trained lengths, and the two longer ones ({top_level + 1}-{top_level + 2} "
-             "digits) that only the teacher knows. The distilled student learns oracle traces "
-             f"for 1-{top_level + 2} digits (and modular arithmetic, so that it forgets nothing); "
-             f"both RL arms train on 1-{top_level + 2} digits, where RL alone never sees a reward "
-             "on the longer problems and RL after distillation does. Compute is counted in "
-             "optimizer steps and sampled completions. Held on a seed when distill -> RLVR has the "
-             "highest pass@1 of the four and its pass@n is not below distillation's (the interval "
-             "of the difference reaches 0 or above).", "",
-             f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "
-             f"{top_level + 1}-{top_level + 2} digits | compute |", "|---|---|---|---|---|---|---|", *rows]
-    (m1, ci1), (mn, cin) = stratified_bootstrap(pooled[0]), stratified_bootstrap(pooled[1])
-    return Claim("C5", "Distillation then RLVR beats either alone", held,
-                 f"distill -> RLVR minus distill: pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}", lines)
-
-
-def claim_c6(arms, steps):
-    """arms: {seed: {selection: (base eval dir, arm eval dir, RL metrics)}}; steps: RL steps."""
-    held, rows, edge_minus_uniform = {}, [], []
-    for seed, sel in arms.items():
-        gains = {}
-        n = sample_count(*(d for _, d, _ in sel.values()))
-        for name, (base_dir, arm_dir, metrics) in sel.items():
-            d1, dn, n = arm_changes(base_dir, arm_dir, n)
-            g1, ci1 = stratified_bootstrap(d1)
-            gn, cin = stratified_bootstrap(dn)
-            zero = float(np.mean([m["zero_variance_groups"] for m in metrics]))
-            gains[name] = (g1 / steps, zero, g1)
-            rows.append(f"| {seed} | {name} | {zero:.2f} | {np.mean([m['reward'] for m in metrics]):.2f} | "
-                        f"{fmt_ci(g1, ci1)} | pass@{n} {fmt_ci(gn, cin)} | {g1 / steps * 1000:+.2f} |")
-        hard_ok = gains["hard"][1] >= 0.9 and gains["hard"][2] <= 0.5 * max(gains["uniform"][2], 0)
-        edge_ok = max(gains, key=lambda k: gains[k][0]) == "edge"
-        held[seed] = bool(hard_ok and edge_ok)
-        edge_minus_uniform.append(gains["edge"][2] - gains["uniform"][2])
-    lines = ["RLVR from the same base on four kinds of data, the same number of steps each: "
-             "uniform (every trained level), easy (1-2 digits), hard (7-8 digits, never trained) "
-             "and edge (problems the model solves sometimes, estimated from its own group "
-             "samples). Held on a seed when the hard arm has at least 90% zero-variance groups and "
-             "at most half the uniform arm's pass@1 gain, and the edge arm has the largest gain "
-             "per step.", "",
-             "| seed | data | zero-variance groups | reward | change in pass@1 | change in pass@n | "
-             "pass@1 gain per 1000 steps |", "|---|---|---|---|---|---|---|", *rows]
-    return Claim("C6", "RLVR on too-hard data learns nothing; edge-of-competence data helps most",
-                 held, "edge minus uniform, pass@1 gain by seed: "
-                 + ", ".join(f"{v:+.3f}" for v in edge_minus_uniform), lines)
-
+# ---------------------------------------------------------------- C9: eliciting what the base can do
 
 def what_it_writes(eval_dir):
     """In-distribution addition, every sample: the share that is well formed, step correctness of
@@ -681,38 +574,3 @@ def claim_c9(arms):
                                                    for name, v in pooled.items())
     return Claim("C9", "RLVR mostly elicits: one problem or a spurious reward recovers much of the gain",
                  held, effect, lines)
-
-
-def plot_c1(pairs, path, rl_label="RLVR"):
-    """pass@k of base (dashed) and RL (solid) on in-distribution addition, mean over seeds: all
-    levels weighted equally (left) and level by level (right)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    curves = {}  # (model, level) -> list over seeds of {k: pass@k}
-    for base_dir, rl_dir in pairs.values():
-        for model, d in (("base", base_dir), ("RLVR", rl_dir)):
-            recs = load_predictions(d)
-            n = min(len(r["correct"]) for r in recs.values())
-            for level in sorted({r["level"] for r in recs.values()}):
-                rs = [r for r in recs.values() if r["level"] == level]
-                curves.setdefault((model, level), []).append(
-                    {k: np.mean([pass_at_k(n, sum(r["correct"][:n]), k) for r in rs]) for k in ks_for(n)})
-    levels = sorted({lvl for _, lvl in curves})
-    ks = sorted(next(iter(curves.values()))[0])
-    mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
-    for model, style in (("base", "--"), ("RLVR", "-")):
-        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o",
-                label=rl_label if model == "RLVR" else model)
-        for i, lvl in enumerate(levels):
-            bx.plot(ks, mean(model, lvl), style, color=f"C{i}", label=f"{lvl} digits" if model == "RLVR" else None)
-    for a, title in ((ax, f"all levels, weighted equally ({len(pairs)} seeds)"),
-                     (bx, "by level: base dashed, RLVR solid")):
-        a.set(xscale="log", xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
-        a.set_xscale("log", base=2)
-        a.legend(fontsize=8)
-    fig.suptitle(f"C1: in-distribution addition, base vs {rl_label}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -1,0 +1,316 @@
+"""The study's runs and their cache: every stage a claim reads is run once per seed, or reused when
+a finished run with exactly the same settings is on disk, and its command line is recorded so that
+each script alone can make the same run again (RERUN)."""
+import dataclasses
+import os
+import resource
+import sys
+import time
+
+import eval as evaluation
+import lab
+import curriculum
+import distill
+import pretrain
+import rlvr
+from study.rules import C3_TASKS, C5_SPLITS
+
+DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
+# samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
+# smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
+ARM_SAMPLES = {"tiny": None, "small": None, "default": 64, "gpu": 256}
+# optimizer steps of the distilled student of C3, C5 and C8 (None: the preset's distillation).
+# C3 is about a student near-perfect in distribution; at 100 steps seed 2's reached only 0.851,
+# at 300 every seed is at 0.91-0.99 (run N in docs/experiments.md)
+STUDENT_STEPS = {"tiny": None, "small": 300, "default": 300, "gpu": None}
+
+
+def pretrain_config(args, seed):
+    ns = pretrain.parse_args(["--preset", args.preset, "--seed", str(seed)]
+                             + (["--device", args.device] if args.device else []))
+    ns.tasks, ns.format_mix, ns.difficulty_weights = args.tasks, args.format_mix, args.difficulty_weights
+    ns.n_layer, ns.n_embd, ns.n_head = args.n_layer, args.n_embd, args.n_head
+    return pretrain.config_from_args(ns)
+
+
+MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
+RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
+              "rl_updates": "updates"}
+DISTILL_OPTIONS = {"distill_steps": "steps", "distill_format": "format"}
+
+
+RERUN = []  # the command line of every stage the report rests on, in the order they were needed
+REUSED = []  # the stages found finished with the same settings (trained or evaluated earlier)
+
+
+def cli_args(options):
+    """{field: value} -> ["--field", "value", ...] (lists joined by commas, None left out)."""
+    return [x for k, v in options.items() if v is not None
+            for x in (f"--{k.replace('_', '-')}", ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))]
+
+
+def rerun(script, options, out):
+    """Record `python script --option value ... --out out`."""
+    line = " ".join(["python", script, *cli_args(options), "--out", out])
+    if line not in RERUN:
+        RERUN.append(line)
+
+
+def overrides_of(args, options):
+    """The settings of one stage given on the command line, as fields of its config."""
+    return {field: getattr(args, opt) for opt, field in options.items() if getattr(args, opt) is not None}
+
+
+def rl_overrides(args):
+    return overrides_of(args, RL_OPTIONS)
+
+
+def distill_overrides(args):
+    return overrides_of(args, DISTILL_OPTIONS)
+
+
+def student_steps(args):
+    """Optimizer steps of the distilled student of C3, C5 and C8: --distill-steps, else
+    STUDENT_STEPS, else the preset's distillation."""
+    return args.distill_steps or STUDENT_STEPS[args.preset] or distill.PRESETS[args.preset].steps
+
+
+def base_model(args, seed, timings):
+    """Pretrain (or reuse) the base model of one seed; returns its checkpoint path."""
+    config = pretrain_config(args, seed)
+    name = f"seed{seed}"
+    if dataclasses.asdict(config) != dataclasses.asdict(dataclasses.replace(
+            pretrain.PRESETS[args.preset], seed=seed, device=config.device)):  # changed: own dir
+        name += "-" + lab.config_hash(dataclasses.asdict(config))
+    out = os.path.join("runs", args.preset, "pretrain", name)
+    ckpt = os.path.join(out, "ckpt.pt")
+    rerun("pretrain.py", {"preset": args.preset, "seed": seed, "device": args.device,
+                          "format_mix": args.format_mix, "difficulty_weights": args.difficulty_weights,
+                          "tasks": args.tasks, "n_layer": args.n_layer, "n_embd": args.n_embd,
+                          "n_head": args.n_head}, out)
+    run_once(args, seed, timings, f"pretrain {name}", out, config,
+             lambda resume_from: pretrain.train(config, out, resume_from))
+    return ckpt
+
+
+def peak_mb():
+    """Peak resident memory of this process so far, in MB (ru_maxrss is KB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
+
+
+def timed(timings, what, work):
+    """Run work(); append (what, seconds, peak MB of the study so far) to timings; return its result."""
+    start = time.time()
+    result = work()
+    timings.append((what, time.time() - start, peak_mb()))
+    return result
+
+
+def run_once(args, seed, timings, what, out, config, train, after=None):
+    """Train into `out` unless it already holds a finished run of `config` (started after the
+    checkpoint `after`, if given); an interrupted run of `config` continues from its checkpoint.
+    train(resume_from) trains; the time it took goes into `timings` as `what`."""
+    saved = None if args.fresh else saved_run(out, dataclasses.asdict(config), after=after)
+    if saved is not None and saved.get("finished"):
+        print(f"[seed {seed}] reusing {what} in {out}")
+        REUSED.append(out)
+        return
+    resume_from = None
+    if saved is not None:
+        resume_from = os.path.join(out, "ckpt.pt")
+        print(f"[seed {seed}] {what}: continuing the interrupted run in {out} from step {saved.get('step')}")
+    else:
+        print(f"[seed {seed}] {what} -> {out}")
+    lab.ensure_writable_dir(out)
+    timed(timings, what, lambda: train(resume_from))
+
+
+def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None):
+    """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir)."""
+    config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
+    if args.device:
+        config.device = args.device
+    if splits:
+        config.splits = splits
+    other_count = samples if samples and samples != config.samples else None
+    other_ood = ood_samples if ood_samples and ood_samples != config.ood_samples else None
+    name = (f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
+            + (f"-ood{other_ood}" if other_ood else ""))
+    if other_count:
+        config.samples = other_count
+    if other_ood:
+        config.ood_samples = other_ood
+    out = os.path.join(os.path.dirname(ckpt), name)
+    rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
+                      "splits": splits, "samples": other_count, "ood_samples": other_ood}, out)
+    stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
+    metrics_path = os.path.join(out, "metrics.json")
+    if not args.fresh and os.path.exists(metrics_path):
+        metrics = lab.read_json(metrics_path)
+        if metrics.get("config") == lab.as_json(dataclasses.asdict(config)) \
+                and metrics.get("checkpoint_stamp") == stamp:
+            print(f"[seed {seed}] reusing the evaluation in {out}")
+            REUSED.append(out)
+            return metrics, out
+    print(f"[seed {seed}] evaluating -> {out}")
+    what = f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/{os.path.basename(os.path.dirname(out))}"
+    metrics = timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
+    metrics["checkpoint_stamp"] = stamp
+    lab.write_json(metrics_path, metrics)
+    return lab.read_json(metrics_path), out
+
+
+def distill_stage_overrides(args, changes):
+    """The --distill-* options that reach one distillation (its own settings: `changes`).
+
+    The oracle's format (--distill-format) reaches only an oracle teacher with a task that has
+    that format: self-distillation has no format to choose, and an addition-only arm cannot be
+    taught in `steps`. Where it does not apply, the stage is the preset's own and is reused."""
+    overrides = distill_overrides(args)
+    config = dataclasses.replace(distill.PRESETS[args.preset], **{**overrides, **changes})
+    if config.format and (config.teacher != "oracle" or not distill.format_applies(config)):
+        overrides.pop("format")
+        what = f"teacher {config.teacher}" if config.teacher != "oracle" else "tasks " + ", ".join(config.tasks)
+        print(f"--distill-format {config.format} does not apply to a distillation with {what}: "
+              "it keeps the preset's format")
+    return overrides
+
+
+def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
+    """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
+    run with the same settings; returns its output directory."""
+    module = {"rlvr": rlvr, "distill": distill}[stage]
+    overrides = rl_overrides(args) if stage == "rlvr" else distill_stage_overrides(args, changes)
+    config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt,
+                                 **{**overrides, **changes})
+    if args.device:
+        config.device = args.device
+    if overrides:
+        suffix += "-" + lab.config_hash(overrides)
+    out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
+    rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
+                          **overrides, **changes}, out)
+    run_once(args, seed, timings, f"{stage} {os.path.basename(out)}", out, config,
+             lambda resume_from: module.train(config, out, resume_from), after=base_ckpt)
+    return out
+
+
+def rl_logs(out):
+    metrics = [lab.json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    return metrics, lab.read_json(os.path.join(out, "summary.json"))
+
+
+def saved_run(out, config, after=None):
+    """The checkpoint in `out` (finished or not) when it was made with exactly `config` (and, if
+    `after` names the checkpoint it started from, saved after that checkpoint: a retrained base
+    invalidates it); else None."""
+    from model import load_checkpoint
+    ckpt, config_path = os.path.join(out, "ckpt.pt"), os.path.join(out, "config.json")
+    if not (os.path.exists(ckpt) and os.path.exists(config_path)):
+        return None
+    if after is not None and os.path.getmtime(ckpt) < os.path.getmtime(after):
+        return None
+    if lab.read_json(config_path) != lab.as_json(config):
+        return None
+    return load_checkpoint(ckpt)
+
+
+def finished_with(out, config, after=None):
+    """True when `out` holds a finished run made with exactly `config` (see saved_run)."""
+    saved = saved_run(out, config, after)
+    return bool(saved and saved.get("finished"))
+
+
+class SeedRuns:
+    """The post-training runs of one seed, each run (or reused) the first time a claim asks for
+    it: so `--only C2` trains only what C2 reads."""
+
+    def __init__(self, args, seed, base_eval, timings, top):
+        self.args, self.seed, self.timings, self.memo = args, seed, timings, {}
+        self.top = top  # the base's hardest addition level
+        self.base_eval = base_eval
+        self.base = os.path.join(os.path.dirname(base_eval), "ckpt.pt")
+
+    def once(self, key, make):
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+    def stage(self, stage, suffix="", **changes):
+        return self.once((stage, suffix), lambda: stage_run(self.args, stage, self.base, self.seed,
+                                                           self.timings, suffix, **changes))
+
+    def evaluated(self, run_dir, splits=("id",), samples=None, ood_samples=None):
+        """Evaluation directory of a run's checkpoint (evaluated once)."""
+        return self.once(("eval", run_dir, samples, ood_samples), lambda: evaluate_base(
+            self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits,
+            samples=samples, ood_samples=ood_samples)[1])
+
+    def arm(self, run_dir):
+        """An arm of C6 or C9: evaluated with ARM_SAMPLES samples per problem."""
+        return self.evaluated(run_dir, samples=ARM_SAMPLES[self.args.preset])
+
+    def c5_arm(self, run_dir):
+        """An arm of C5: the trained and the longer additions, ARM_SAMPLES samples on both."""
+        n = ARM_SAMPLES[self.args.preset] or evaluation.EVAL_PRESETS[self.args.preset].samples
+        return self.evaluated(run_dir, C5_SPLITS, samples=n, ood_samples=n)
+
+    # the runs
+    def rl(self):
+        return self.stage("rlvr")
+
+    def rl_variant(self, name, **changes):
+        return self.stage("rlvr", "-" + name, **changes)
+
+    def patterns(self):
+        return self.stage("distill", "-patterns", tasks=list(C3_TASKS), steps=student_steps(self.args))
+
+    def all_levels_changes(self):
+        """C5's student: oracle traces for the trained lengths and the two longer ones."""
+        return {"arm": "all", "tasks": list(C3_TASKS), "steps": student_steps(self.args)}
+
+    def all_levels(self):
+        return self.stage("distill", "-all", **self.all_levels_changes())
+
+    def curriculum(self, name):
+        """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
+        def make():
+            # distill -> RLVR distils the same student as the distill arm of C5, then runs RL on
+            # the levels that student was taught
+            student_changes = self.all_levels_changes()
+            d_overrides = distill_stage_overrides(self.args, student_changes) if name == "distill-rl" else {}
+            options = {"preset": self.args.preset, "seed": self.seed, "base": self.base,
+                       "device": self.args.device,
+                       **({"mode": "distill-rl", "distill_tasks": student_changes["tasks"],
+                           "distill_arm": student_changes["arm"], "distill_steps": student_changes["steps"],
+                           "distill_format": d_overrides.get("format"), "rl_max_level": self.top + 2}
+                          if name == "distill-rl"
+                          else {"mode": "select", "selection": name})}
+            overrides = rl_overrides(self.args)
+            # the RL settings given to reproduce.py, under curriculum.py's names for them
+            options.update({opt: getattr(self.args, opt) for opt in RL_OPTIONS})
+            ns = curriculum.parse_args(cli_args(options))
+            d, rl, source = curriculum.configs(ns)
+            out = os.path.join("runs", self.args.preset, "curriculum",
+                               os.path.basename(os.path.dirname(self.base)) + "-" + name
+                               + ("-" + lab.config_hash(overrides) if overrides else "")
+                               + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
+            rerun("curriculum.py", options, out)
+            # the distillation is C5's distill arm, made with the same settings: trained once
+            student = None
+            if d is not None and finished_with(self.all_levels(), dataclasses.asdict(d), after=self.base):
+                student = os.path.join(self.all_levels(), "ckpt.pt")
+            expected = dataclasses.replace(rl, base=student or os.path.join(out, "distill", "ckpt.pt")) if d else rl
+            distilled = d is None or student is not None or finished_with(
+                os.path.join(out, "distill"), dataclasses.asdict(d), after=self.base)
+            if not self.args.fresh and distilled and finished_with(
+                    os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
+                print(f"[seed {self.seed}] reusing the curriculum run in {out}")
+                REUSED.append(out)
+            else:
+                print(f"[seed {self.seed}] curriculum {name} -> {out}")
+                timed(self.timings, f"curriculum {os.path.basename(out)}",
+                      lambda: curriculum.run(d, rl, source, out, student=student))
+            return os.path.join(out, "rlvr")
+        return self.once(("curriculum", name), make)

@@ -1,0 +1,94 @@
+"""The statistics the claims share: predictions read back from an evaluation, bootstrap intervals
+over problems and seeds with difficulty levels weighted equally, and per-problem changes in pass@k
+between a base and a post-trained arm."""
+import json
+import os
+
+import numpy as np
+
+from eval import pass_at_k
+
+
+def load_predictions(eval_dir, split="id", task="addition"):
+    """{problem key: record} of one split and task of an evaluation."""
+    out = {}
+    with open(os.path.join(eval_dir, "predictions.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if r["split"] == split and r["task"] == task:
+                out[r["key"]] = r
+    return out
+
+
+def stratified_bootstrap(strata, resamples=2000, seed=0):
+    """Weighted mean of per-problem values over strata, and its 95% interval.
+
+    strata: list of (weight, values); the statistic is sum(weight * mean(values)). Problems are
+    resampled within each stratum (a seed, or a seed and a difficulty level), so every stratum
+    keeps its weight: levels count equally however many problems each has."""
+    rng = np.random.default_rng(seed)
+    strata = [(w, np.asarray(v, dtype=float)) for w, v in strata if len(v)]
+    if not strata:
+        return float("nan"), (float("nan"), float("nan"))
+    total = sum(w for w, _ in strata)
+    point = sum(w * v.mean() for w, v in strata) / total
+    draws = np.zeros(resamples)
+    for w, v in strata:
+        draws += w * v[rng.integers(0, len(v), size=(resamples, len(v)))].mean(1)
+    draws /= total
+    return float(point), (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
+
+
+def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
+    """Mean of per-problem values pooled over seeds (each seed weighted by its problems)."""
+    return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
+
+
+def level_groups(keys, records, values):
+    """{level: the values of that level's problems}, levels in order."""
+    levels = {}
+    for k, v in zip(keys, values):
+        levels.setdefault(records[k]["level"], []).append(v)
+    return dict(sorted(levels.items()))
+
+
+def by_level(keys, records, values):
+    """[(1, values of level L)] for each level: strata that weight levels equally."""
+    return [(1.0, v) for v in level_groups(keys, records, values).values()]
+
+
+def fmt_ci(point, ci, digits=3):
+    return f"{point:+.{digits}f} [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
+
+
+def load_splits(eval_dir, splits=("id",)):
+    """{problem key: record} of the addition problems of several splits of an evaluation."""
+    return {k: r for split in splits for k, r in load_predictions(eval_dir, split).items()}
+
+
+def sample_count(*eval_dirs, splits=("id",)):
+    """The smallest number of samples per problem among the evaluations: arms compared at one n."""
+    return min(len(r["correct"]) for d in eval_dirs for r in load_splits(d, splits).values())
+
+
+def arm_changes(base_dir, arm_dir, n=None, splits=("id",)):
+    """Level-balanced strata of per-problem pass@1 and pass@n changes, base -> arm (addition of
+    the splits), from the first n samples of each (default: as many as both have)."""
+    base, post = load_splits(base_dir, splits), load_splits(arm_dir, splits)
+    keys = [k for k in base if k in post]
+    n = n or min(len(d[k]["correct"]) for d in (base, post) for k in keys)
+    p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
+    return (by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys]),
+            by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys]), n)
+
+
+def arm_levels(eval_dir, n=None, splits=("id",)):
+    """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits), with the mean
+    pass@1 of each level: ((pass@1, interval), (pass@n, interval), n, {level: pass@1})."""
+    recs = load_splits(eval_dir, splits)
+    n = n or min(len(r["correct"]) for r in recs.values())
+    keys = list(recs)
+    one = level_groups(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), 1) for k in keys])
+    all_ = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), n) for k in keys])
+    return (stratified_bootstrap([(1.0, v) for v in one.values()]), stratified_bootstrap(all_), n,
+            {level: float(np.mean(v)) for level, v in one.items()})
