@@ -8,6 +8,9 @@ import pytest
 
 import reproduce
 
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

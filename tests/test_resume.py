@@ -8,6 +8,8 @@ import lab
 import pretrain
 from model import load_checkpoint
 
+pytestmark = pytest.mark.slow  # trains models or runs whole scripts
+
 
 def tiny_config():
     return dataclasses.replace(pretrain.PRESETS["tiny"], steps=24, eval_every=8, eval_per_level=1,
