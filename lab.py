@@ -169,6 +169,14 @@ def add_config_options(parser, config_class, presets):
                             if default not in ("", None) else f.metadata["help"])
 
 
+def add_field_option(parser, name, config_class, field_name, whose):
+    """An option of a script that drives a stage (reproduce.py's --rl-lr), declared by the stage's
+    field: its parser and help come from there, `whose` says which runs it reaches."""
+    f = next(f for f in fields(config_class) if f.name == field_name)
+    parser.add_argument("--" + name.replace("_", "-"), dest=name, type=f.metadata["type"],
+                        choices=f.metadata["choices"], help=f"{whose}: {f.metadata['help']}")
+
+
 def config_from_args(presets, args):
     """A copy of the chosen preset with every CLI option the user set (not None)."""
     config = replace(presets[args.preset])

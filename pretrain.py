@@ -79,12 +79,17 @@ def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     lab.add_config_options(p, PretrainConfig, PRESETS)
-    p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
-    p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
-    p.add_argument("--difficulty-weights",
-                   help="per-level weights, e.g. addition=1:1:2:2:3:1 (the list's length is the top level)")
+    add_world_options(p)
     lab.add_run_options(p, "pretrain")
     return p.parse_args(argv)
+
+
+def add_world_options(parser):
+    """The options that change the world (its text is checked by `checked`): here and in reproduce.py."""
+    parser.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
+    parser.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
+    parser.add_argument("--difficulty-weights",
+                        help="per-level weights, e.g. addition=1:1:2:2:3:1 (the list's length is the top level)")
 
 
 def config_from_args(args):

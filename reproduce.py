@@ -21,12 +21,13 @@ import time
 
 from data.world import FORMATS, SPLITS, World
 import lab
+import distill
 import pretrain
 import rlvr
 from study import plots, rules
 from study.report import report_dir, write_report
 from study.rules import CLAIMS
-from study.runs import (DEFAULT_SEEDS, RERUN, REUSED, SeedRuns, base_model, evaluate_base,
+from study.runs import (DEFAULT_SEEDS, DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
                         pretrain_config, rl_logs, rl_overrides, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
@@ -41,22 +42,14 @@ def parse_args(argv=None):
     p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
     p.add_argument("--seeds", help="comma-separated seeds (default: 3 for default/gpu, 1 for tiny/small)")
     p.add_argument("--device", help="auto, cpu, cuda or mps")
-    p.add_argument("--tasks", help="task weights, e.g. addition=0.6,modular=0.2,chain=0.2")
-    p.add_argument("--format-mix", help="format weights, e.g. column=0.45,chunk=0.35,direct=0.2")
-    p.add_argument("--difficulty-weights", help="per-level weights, e.g. addition=1:1:2:2:3:1")
-    p.add_argument("--n-layer", dest="n_layer", type=lab.positive_int, help="model size: layers")
-    p.add_argument("--n-embd", dest="n_embd", type=lab.positive_int, help="model size: width")
-    p.add_argument("--n-head", dest="n_head", type=lab.positive_int, help="model size: attention heads")
-    p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RLVR steps of every RL run")
-    p.add_argument("--rl-lr", dest="rl_lr", type=lab.learning_rate, help="RLVR learning rate")
-    p.add_argument("--group", type=lab.sample_count, help="RLVR samples per prompt")
-    p.add_argument("--prompts", type=lab.positive_int, help="RLVR prompts per step")
-    p.add_argument("--rl-updates", dest="rl_updates", type=lab.positive_int,
-                   help="RLVR policy updates per batch of samples (PPO ratio and clip when > 1)")
-    p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
-                   help="optimizer steps of every distillation")
-    p.add_argument("--distill-format", dest="distill_format",
-                   help="the oracle teacher's format, e.g. chunk (default: column for addition)")
+    pretrain.add_world_options(p)
+    # the stages' own options that the study passes on, declared (parser, help) by the stages
+    for name in MODEL_OPTIONS:
+        lab.add_field_option(p, name, pretrain.PretrainConfig, name, "model size")
+    for name, field in RL_OPTIONS.items():
+        lab.add_field_option(p, name, rlvr.RLConfig, field, "every RL run")
+    for name, field in DISTILL_OPTIONS.items():
+        lab.add_field_option(p, name, distill.DistillConfig, field, "every distillation")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
     p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
                    + ",".join(CLAIMS) + "); only the stages they need are run")

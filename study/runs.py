@@ -26,11 +26,13 @@ STUDENT_STEPS = {"tiny": None, "small": 300, "default": 300, "gpu": None}
 
 
 def pretrain_config(args, seed):
-    ns = pretrain.parse_args(["--preset", args.preset, "--seed", str(seed)]
-                             + (["--device", args.device] if args.device else []))
-    ns.tasks, ns.format_mix, ns.difficulty_weights = args.tasks, args.format_mix, args.difficulty_weights
-    ns.n_layer, ns.n_embd, ns.n_head = args.n_layer, args.n_embd, args.n_head
-    return pretrain.config_from_args(ns)
+    """The base model's settings for one seed: the preset's, with the study's model and world
+    options, checked as pretrain.py checks its own."""
+    changes = {o: getattr(args, o) for o in MODEL_OPTIONS if getattr(args, o) is not None}
+    if args.device:
+        changes["device"] = args.device
+    config = dataclasses.replace(pretrain.PRESETS[args.preset], seed=seed, **changes)
+    return pretrain.checked(config, args.tasks, args.format_mix, args.difficulty_weights)
 
 
 MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
