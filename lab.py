@@ -489,8 +489,8 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
 
     Returns, per problem, a list of (completion text, finished) pairs, or (text, finished,
     token ids) with `with_ids`. max_new_tokens: one budget for all; default per problem, its
-    `completion_budget`. This is the one sampling entry point of the stage scripts: evaluation,
-    periodic greedy checks and RL rollouts.
+    `completion_budget`, which each row keeps however the rows are chunked. This is the one
+    sampling entry point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
     """
     from model import sample
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]
@@ -507,8 +507,7 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
     results = [[] for _ in problems]
     for start in range(0, len(jobs), batch_rows):
         chunk = jobs[start:start + batch_rows]
-        max_new = max(budgets[i] for i in chunk)
-        out = sample(model, [prompts[i] for i in chunk], max_new, tokenizer.eos_id,
+        out = sample(model, [prompts[i] for i in chunk], [budgets[i] for i in chunk], tokenizer.eos_id,
                      tokenizer.pad_id, temperature=temperature, generator=generator)
         for i, ids, finished in zip(chunk, out.completions, out.finished):
             text = tokenizer.decode(ids)

@@ -199,12 +199,17 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
            use_cache=True):
     """Generate a completion for each prompt (a list of token-id lists), in one batch.
 
-    temperature 0 is greedy decoding. use_cache=False re-encodes the whole sequence every step
-    (the naive baseline of the benchmark, and the reference the tests compare against).
+    max_new_tokens: one budget for every row, or a list with each row's own: a row stops at its
+    budget (truncated, finished False) whatever the others' are, so a short problem sampled beside
+    a long one is cut where it would be cut alone. temperature 0 is greedy decoding.
+    use_cache=False re-encodes the whole sequence every step (the naive baseline of the benchmark,
+    and the reference the tests compare against).
     """
     model.eval()
     device = model.rope_cos.device
     B, P = len(prompts), max(len(p) for p in prompts)
+    budget = torch.as_tensor(max_new_tokens, device=device).expand(B)  # (B,) per-row budgets
+    max_new_tokens = int(budget.max())
     if P + max_new_tokens > model.config.block_size:
         raise ValueError(f"prompt ({P}) + max_new_tokens ({max_new_tokens}) exceeds block_size "
                          f"{model.config.block_size}")
@@ -244,7 +249,7 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
         lengths[live] = t + 1
         at_eos = running & (token == eos_id)
         finished[rows[at_eos]] = True
-        running &= ~at_eos
+        running &= ~at_eos & (budget[rows] > t + 1)  # a row at its own budget stops, unfinished
         if not running.any() or t == max_new_tokens - 1:
             break
         key_valid = torch.cat([key_valid, torch.ones(len(rows), 1, dtype=torch.bool, device=device)], 1)

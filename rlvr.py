@@ -41,7 +41,7 @@ from lab import option
 from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
 from data.world import sample_training_problem
-from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+from model import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
 
 # ---------------------------------------------------------------- the algorithm
@@ -50,6 +50,11 @@ REWARDS = ("correct", "steps", "format", "random")
 
 
 def reward_of(verdict, finished, kind, rng):
+    """The reward of one sample: 1 or 0 by the verifier (`correct`, `steps`, `format`), or a coin
+    flip (`random`), a spurious reward that must not depend on the sample at all: the coin is
+    tossed for truncated samples too, which every other reward pays 0."""
+    if kind == "random":
+        return float(rng.random() < 0.5)
     if not finished:  # truncated: no answer line was written
         return 0.0
     if kind == "correct":
@@ -57,9 +62,7 @@ def reward_of(verdict, finished, kind, rng):
     if kind == "steps":  # a process check: the verifier also compares every step to the reference
         return float(verdict.correct and all_steps_right(verdict.steps_required, verdict.steps_correct,
                                                          verdict.steps_written))
-    if kind == "format":
-        return float(verdict.well_formed)
-    return float(rng.random() < 0.5)
+    return float(verdict.well_formed)  # format
 
 
 def group_advantages(rewards, scale_std):
@@ -71,11 +74,15 @@ def group_advantages(rewards, scale_std):
     return adv
 
 
-def token_logprobs(model, x, y, device):
-    """Log-probability of each target token (0 where y is -1) and the logits."""
-    with autocast(device):
-        logits, nll = model(x, y, loss_reduction="none")
-    return -nll, logits
+def token_logprobs(model, x, y, temperature=1.0):
+    """Log-probability of each target token (0 where y is -1) under the distribution it was
+    sampled from, softmax(logits / temperature), and those logits. In full precision, as the
+    sampler runs: under bf16 autocast the ratio's two sides would be different distributions."""
+    logits, _ = model(x)
+    logits = logits.float() / temperature                                   # (B, T, vocab)
+    nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1,
+                          reduction="none")
+    return -nll.view(y.shape), logits
 
 
 def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
@@ -266,13 +273,13 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     ref = [None] * len(chunks)
     if reference is not None:
         with torch.no_grad():
-            ref = [token_logprobs(reference, x[c], y[c], device)[0] for c in chunks]
+            ref = [token_logprobs(reference, x[c], y[c], config.temperature)[0] for c in chunks]
     old, out = [None] * len(chunks), {}
     for _ in range(config.updates):
         total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0}
         for j, c in enumerate(chunks):
             mask = (y[c] != -1).float()
-            logp, logits = token_logprobs(policy, x[c], y[c], device)
+            logp, logits = token_logprobs(policy, x[c], y[c], config.temperature)
             if old[j] is None:  # the sampling policy: the ratio is 1 on the first update
                 old[j] = logp.detach()
                 with torch.no_grad():

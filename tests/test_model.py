@@ -90,3 +90,20 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
     wrong_size["model_config"]["n_embd"] = 64
     with pytest.raises(CheckpointError):
         model_from_checkpoint(wrong_size)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_each_row_stops_at_its_own_budget_and_the_others_are_unchanged(use_cache):
+    model = tiny_model()
+    budgets = [3, 40, 7, 40] * 6
+    g = lambda: torch.Generator().manual_seed(5)
+    own = sample(model, prompts(), budgets, 3, TOK.pad_id, generator=g(), use_cache=use_cache)
+    shared = sample(model, prompts(), 40, 3, TOK.pad_id, generator=g(), use_cache=use_cache)
+    for row, (mine, theirs, budget) in enumerate(zip(own.completions, shared.completions, budgets)):
+        assert len(mine) <= budget
+        if budget == 40:  # rows with the longest budget see exactly the same draws
+            assert mine == theirs and own.finished[row] == shared.finished[row]
+        else:  # a shorter row is the shared row cut at its budget (EOS within it: finished)
+            cut_at_eos = shared.finished[row] and len(theirs) < budget
+            assert mine == (theirs if cut_at_eos else theirs[:budget])
+            assert own.finished[row] == cut_at_eos

@@ -35,7 +35,7 @@ def fixed_batch(tok):
 
 def sequence_logprobs(model, x, y):
     with torch.no_grad():
-        logp, _ = rlvr.token_logprobs(model, x, y, "cpu")
+        logp, _ = rlvr.token_logprobs(model, x, y)
     return logp.sum(1)
 
 
@@ -87,7 +87,7 @@ def test_zero_variance_groups_contribute_no_gradient():
 
     def gradient(adv, rows):
         policy.zero_grad()
-        logp, _ = rlvr.token_logprobs(policy, x[rows], y[rows], "cpu")
+        logp, _ = rlvr.token_logprobs(policy, x[rows], y[rows])
         loss, _, _ = rlvr.grpo_loss(logp, logp.detach(), None, adv, mask[rows], config, mask.sum())
         loss.backward()
         return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in policy.parameters()]
@@ -108,11 +108,11 @@ def test_kl_penalty_is_zero_against_itself_and_positive_after_a_change():
     x, y, _ = fixed_batch(tok)
     config = dataclasses.replace(rlvr.RLConfig(), beta=0.1)
     mask = (y != -1).float()
-    logp, _ = rlvr.token_logprobs(policy, x, y, "cpu")
+    logp, _ = rlvr.token_logprobs(policy, x, y)
     _, _, kl = rlvr.grpo_loss(logp, logp.detach(), logp.detach(), torch.zeros(4), mask, config, mask.sum())
     assert kl.item() == pytest.approx(0.0, abs=1e-7)
     other, _ = small_policy(seed=1)
-    ref, _ = rlvr.token_logprobs(other, x, y, "cpu")
+    ref, _ = rlvr.token_logprobs(other, x, y)
     _, _, kl = rlvr.grpo_loss(logp, logp.detach(), ref.detach(), torch.zeros(4), mask, config, mask.sum())
     assert kl.item() > 0
 
@@ -185,3 +185,34 @@ def test_the_steps_reward_pays_only_a_right_answer_reached_through_right_steps()
     assert rlvr.reward_of(compare.verify(p, "direct\nans b"), True, "steps", rng) == 0.0  # no chain
     assert rlvr.reward_of(compare.verify(p, right + "\n=1"), True, "steps", rng) == 0.0  # not the last line
     assert rlvr.reward_of(compare.verify(p, right), False, "steps", rng) == 0.0  # truncated
+
+
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_the_loss_scores_each_token_under_the_distribution_the_sampler_drew_it_from(temperature):
+    policy, tok = small_policy()
+    x, y, _ = fixed_batch(tok)
+    with torch.no_grad():
+        logp, _ = rlvr.token_logprobs(policy, x, y, temperature)
+        sampler = torch.log_softmax(policy(x)[0].float() / temperature, -1)  # what `sample` draws from
+    mask = y != -1
+    expected = sampler.gather(-1, y.clamp(min=0)[..., None]).squeeze(-1)
+    assert torch.allclose(logp[mask], expected[mask], atol=1e-5)
+    assert torch.all(logp[~mask] == 0)
+    with torch.no_grad():
+        untempered, _ = rlvr.token_logprobs(policy, x, y)
+    assert not torch.allclose(logp[mask], untempered[mask], atol=1e-3)
+
+
+def test_the_random_reward_is_a_coin_flip_whatever_the_sample():
+    import random
+    from data import Verdict
+    wrong = Verdict(False, False, None, None, 0, 0, 0)
+    right = Verdict(True, True, "column", "3", 1, 1, 1)
+    draws = {}
+    for name, verdict, finished in (("truncated", wrong, False), ("wrong", wrong, True), ("right", right, True)):
+        rng = random.Random(7)
+        draws[name] = [rlvr.reward_of(verdict, finished, "random", rng) for _ in range(400)]
+    assert draws["truncated"] == draws["wrong"] == draws["right"]  # the same coin, whatever was written
+    assert 0.4 < sum(draws["truncated"]) / 400 < 0.6
+    # every other reward pays 0 to a truncated sample
+    assert all(rlvr.reward_of(right, False, kind, random.Random(0)) == 0 for kind in ("correct", "steps", "format"))
