@@ -240,7 +240,7 @@ def train(config, out, resume_from=None, quiet=False):
     def checkpoint(finished):
         save_checkpoint(ckpt_path, {
             "model": student.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "distill",
+            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "distill", "code": lab.code_version("distill"),
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished, "rng": {"data": start_state, "used": used}})
 

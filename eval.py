@@ -268,7 +268,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
             records += [problem_record(p, world, o, g[0]) for p, o, g in zip(batch, outputs, greedy)]
     lab.write_lines(os.path.join(out_dir, "predictions.jsonl"), (json.dumps(r) for r in records))
     metrics = {"checkpoint": checkpoint, "config": dataclasses.asdict(config),
-               "groups": score_all(records)}
+               "code": lab.code_version("eval"), "groups": score_all(records)}
     lab.write_json(os.path.join(out_dir, "metrics.json"), metrics)
     plot_pass_at_k({os.path.basename(os.path.dirname(checkpoint)) or "model": metrics},
                    os.path.join(out_dir, "pass_at_k.png"), by_level=True)

@@ -4,6 +4,7 @@ Kept apart from `model.py` (which knows no task) and `data/` (which knows no mod
 stage script stays a readable loop and nothing is copied between scripts.
 """
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -192,6 +193,22 @@ def on_off(text):
     if text not in ("on", "off"):
         raise argparse.ArgumentTypeError(f"{text!r} is not on or off")
     return text == "on"
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(stage):
+    """A short hash of the source code a stage's results depend on: the world (data/), the
+    model, this run machinery, the metrics (eval.py) and the stage's own script (`stage`.py).
+    Saved with every checkpoint and evaluation, so that the study never reuses a result that
+    older code made: editing rlvr.py reruns the RL runs, not the pretraining."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(os.path.join("data", n) for n in os.listdir(os.path.join(root, "data")) if n.endswith(".py"))
+    names += sorted({"model.py", "lab.py", "eval.py", f"{stage}.py"})
+    digest = hashlib.sha256()
+    for name in names:
+        with open(os.path.join(root, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def config_hash(d):

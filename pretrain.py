@@ -235,7 +235,7 @@ def train(config, out, resume_from=None, quiet=False):
             return
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
-            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "config": dataclasses.asdict(config),
+            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "code": lab.code_version("pretrain"), "config": dataclasses.asdict(config),
             "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
             "rng": {"data": data_state, "torch": torch.get_rng_state()}})
 

@@ -410,7 +410,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             return
         save_checkpoint(ckpt_path, {
             "model": policy.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr",
+            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr", "code": lab.code_version("rlvr"),
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished, "rng": rng})
 

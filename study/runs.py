@@ -137,8 +137,11 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
         config.splits = splits
     other_count = samples if samples and samples != config.samples else None
     other_ood = ood_samples if ood_samples and ood_samples != config.ood_samples else None
+    # every setting that changes the evaluation is in its directory's name: two evaluations of
+    # one checkpoint never share a directory (the preset's own splits go unnamed)
+    other_splits = "+".join(config.splits) if tuple(config.splits) != tuple(evaluation.EVAL_PRESETS[args.preset].splits) else None
     name = (f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
-            + (f"-ood{other_ood}" if other_ood else ""))
+            + (f"-ood{other_ood}" if other_ood else "") + (f"-{other_splits}" if other_splits else ""))
     if other_count:
         config.samples = other_count
     if other_ood:
@@ -151,7 +154,7 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     if not args.fresh and os.path.exists(metrics_path):
         metrics = lab.read_json(metrics_path)
         if metrics.get("config") == lab.as_json(dataclasses.asdict(config)) \
-                and metrics.get("checkpoint_stamp") == stamp:
+                and metrics.get("checkpoint_stamp") == stamp and metrics.get("code") == lab.code_version("eval"):
             print(f"[seed {seed}] reusing the evaluation in {out}")
             REUSED.append(out)
             return metrics, out
@@ -204,9 +207,9 @@ def rl_logs(out):
 
 
 def saved_run(out, config, after=None):
-    """The checkpoint in `out` (finished or not) when it was made with exactly `config` (and, if
-    `after` names the checkpoint it started from, saved after that checkpoint: a retrained base
-    invalidates it); else None."""
+    """The checkpoint in `out` (finished or not) when it was made with exactly `config` by the
+    code as it is now (and, if `after` names the checkpoint it started from, saved after that
+    checkpoint: a retrained base invalidates it); else None."""
     from model import load_checkpoint
     ckpt, config_path = os.path.join(out, "ckpt.pt"), os.path.join(out, "config.json")
     if not (os.path.exists(ckpt) and os.path.exists(config_path)):
@@ -215,7 +218,10 @@ def saved_run(out, config, after=None):
         return None
     if lab.read_json(config_path) != lab.as_json(config):
         return None
-    return load_checkpoint(ckpt)
+    saved = load_checkpoint(ckpt)
+    if saved.get("code") != lab.code_version(saved.get("stage", "")):
+        return None  # made by other code: its numbers may not be what this code would give
+    return saved
 
 
 def finished_with(out, config, after=None):
@@ -245,7 +251,7 @@ class SeedRuns:
 
     def evaluated(self, run_dir, splits=("id",), samples=None, ood_samples=None):
         """Evaluation directory of a run's checkpoint (evaluated once)."""
-        return self.once(("eval", run_dir, samples, ood_samples), lambda: evaluate_base(
+        return self.once(("eval", run_dir, tuple(splits), samples, ood_samples), lambda: evaluate_base(
             self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits,
             samples=samples, ood_samples=ood_samples)[1])
 

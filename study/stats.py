@@ -10,13 +10,17 @@ from eval import pass_at_k
 
 
 def load_predictions(eval_dir, split="id", task="addition"):
-    """{problem key: record} of one split and task of an evaluation."""
+    """{problem key: record} of one split and task of an evaluation. A perturbed prompt (the
+    format split) shares its problem's key with the other perturbations of that problem, so its
+    key also names the perturbation: each prompt keeps its own record."""
     out = {}
     with open(os.path.join(eval_dir, "predictions.jsonl")) as f:
         for line in f:
             r = json.loads(line)
             if r["split"] == split and r["task"] == task:
-                out[r["key"]] = r
+                perturbation = r.get("perturbation") or {}
+                key = r["key"] + "".join(f"|{k}={v}" for k, v in sorted(perturbation.items()))
+                out[key] = r
     return out
 
 
