@@ -2,6 +2,7 @@
 over problems and seeds with difficulty levels weighted equally, and per-problem changes in pass@k
 between a base and a post-trained arm."""
 import json
+import math
 import os
 
 import numpy as np
@@ -46,6 +47,42 @@ def stratified_bootstrap(strata, resamples=2000, seed=0):
 def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
     """Mean of per-problem values pooled over seeds (each seed weighted by its problems)."""
     return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
+
+
+def hierarchical_bootstrap(effects, levels=None, resamples=2000, seed=0):
+    """The pooled effect over seeds and its 95% interval, with seed-to-seed variance in it.
+
+    effects: {seed: {problem key: effect}}; every seed is evaluated on the same test problems, so
+    a problem shared by seeds is resampled jointly (one draw of problems serves every seed).
+    Each draw resamples the seeds with replacement, then the problems (within their difficulty
+    level when `levels` {key: level} is given, every level weighted equally); the statistic is
+    the mean over the drawn seeds of each seed's mean effect on the drawn problems."""
+    seeds = list(effects)
+    keys = sorted(set.intersection(*(set(e) for e in effects.values())))
+    if not seeds or not keys:
+        return float("nan"), (float("nan"), float("nan"))
+    table = np.array([[effects[s][k] for k in keys] for s in seeds], dtype=float)  # (seeds, problems)
+    strata = {}
+    for i, k in enumerate(keys):
+        strata.setdefault(levels[k] if levels else None, []).append(i)
+    strata = [np.array(v) for _, v in sorted(strata.items(), key=lambda kv: str(kv[0]))]
+
+    def per_seed(columns_by_stratum):  # (seeds,) level-balanced mean effect of each seed
+        return np.mean([table[:, cols].mean(1) for cols in columns_by_stratum], axis=0)
+    point = float(per_seed(strata).mean())
+    rng = np.random.default_rng(seed)
+    draws = np.empty(resamples)
+    for b in range(resamples):
+        drawn_seeds = rng.integers(0, len(seeds), len(seeds))
+        drawn_problems = [cols[rng.integers(0, len(cols), len(cols))] for cols in strata]
+        draws[b] = per_seed(drawn_problems)[drawn_seeds].mean()
+    return point, (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
+
+
+def sign_test(agreeing, seeds):
+    """One-sided sign test: the chance of at least `agreeing` of `seeds` seeds showing the
+    predicted sign if each were a fair coin (10 of 10: 0.001; 9 of 10: 0.011; 8 of 10: 0.055)."""
+    return sum(math.comb(seeds, i) for i in range(agreeing, seeds + 1)) / 2 ** seeds
 
 
 def level_groups(keys, records, values):
