@@ -130,17 +130,28 @@ def claim_c1(pairs, top_level, main=None):
 
 # ---------------------------------------------------------------- C2: format collapse
 
+def known_formats(m):
+    """A step's format shares without `unknown` (samples in no known format): a run that writes
+    nonsense has not collapsed onto a format, and nonsense is not a minority format either."""
+    return {f: v for f, v in m["formats"].items() if f != "unknown"}
+
+
 def dominant_step(metrics, share=0.9):
     """First RL step at which one format exceeds `share` of the samples (None: never)."""
     for m in metrics:
-        if max(m["formats"].values()) > share:
+        if max(known_formats(m).values(), default=0.0) > share:
             return m["step"]
     return None
 
 
 def minority_share(metrics):
-    """Mean over steps of the share of samples not in the step's most used format."""
-    return float(np.mean([1 - max(m["formats"].values()) for m in metrics]))
+    """Mean over steps of the share of samples in a known format other than the step's most used."""
+    return float(np.mean([sum(k.values()) - max(k.values(), default=0.0) for k in map(known_formats, metrics)]))
+
+
+def winner_of(m):
+    """The most used known format of a step."""
+    return max(known_formats(m).items(), key=lambda kv: kv[1], default=("none", 0.0))[0]
 
 
 def claim_c2(runs, within=100, other=None):
@@ -154,28 +165,31 @@ def claim_c2(runs, within=100, other=None):
         s0, sk = dominant_step(m0), dominant_step(mk)
         steps = len(mk)
         ms0, msk = minority_share(m0[:steps]), minority_share(mk)
-        winner = max(m0[-1]["formats"].items(), key=lambda kv: kv[1])[0]
-        ok = s0 is not None and s0 <= within and msk > ms0 and (sk is None or sk > s0)
+        winner = winner_of(m0[-1])
+        # the beta > 0 run "crosses later or never" only means something if the beta = 0 run
+        # crossed within the steps the beta > 0 run had
+        ok = s0 is not None and s0 <= min(within, steps) and msk > ms0 and (sk is None or sk > s0)
         held[seed] = bool(ok)
         gaps.append([msk - ms0])
         table.append(f"| {seed} | {winner} | {s0 or 'never'} | {sk or f'never (in {steps})'} | "
                      f"{ms0:.3f} | {msk:.3f} | {'yes' if ok else 'no'} |")
     g, ci = paired_bootstrap(gaps)
-    lines = [f"Held on a seed when one format passed 90% of the samples within {within} RL steps "
-             "at beta = 0, and the beta > 0 run kept more samples in minority formats (mean over "
-             "its steps) and crossed 90% later or never.", ""] + table
+    lines = [f"Held on a seed when one known format passed 90% of the samples within {within} RL "
+             "steps at beta = 0 and within the steps the beta > 0 run had, and the beta > 0 run kept "
+             "more samples in minority formats (mean over its steps, against the same steps at "
+             "beta = 0) and crossed 90% later or never. Samples in no known format count for no format.",
+             ""] + table
     if other:
         mix, metrics = other
         start, end = metrics[0]["formats"], metrics[-1]["formats"]
-        winner = max(end.items(), key=lambda kv: kv[1])
-        main_winners = sorted({max(m0[-1]["formats"].items(), key=lambda kv: kv[1])[0]
-                               for m0, _, _ in runs.values()})
+        winner = winner_of(metrics[-1])
+        main_winners = sorted({winner_of(m0[-1]) for m0, _, _ in runs.values()})
         lines += ["", f"Another mix (`--format-mix {mix}`, seed {next(iter(runs))}, one run, "
                   f"{len(metrics)} RL steps at beta 0): formats at the first step "
                   + ", ".join(f"{f} {v:.2f}" for f, v in start.items()) + "; at the last step "
                   + ", ".join(f"{f} {v:.2f}" for f, v in end.items())
-                  + f". The winner is **{winner[0]}** against {', '.join(main_winners)} with the "
-                  "preset's mix: " + ("the winner changed with the mix." if winner[0] not in main_winners
+                  + f". The winner is **{winner}** against {', '.join(main_winners)} with the "
+                  "preset's mix: " + ("the winner changed with the mix." if winner not in main_winners
                                       else "the winner did not change with the mix.")]
     return Claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
                  held, f"minority share, beta > 0 minus beta 0: {g:+.3f} (range over seeds "
@@ -214,7 +228,9 @@ def claim_c3(students):
         ok = id_acc >= NEAR_PERFECT
         for axis in ("id", "length", "composition", "format"):
             gs, bs = axis_groups(g, axis), axis_groups(b, axis)
-            if not gs:
+            if not gs:  # a shift that was not measured cannot count as failed (nor as passed)
+                ok = False
+                table.append(f"| {seed} | {axis} | not evaluated: the claim cannot hold without it | | | | |")
                 continue
             a = level_balanced(g) if axis == "id" else acc(gs)
             base_a = level_balanced(b) if axis == "id" else acc(bs)
