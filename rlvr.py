@@ -74,17 +74,6 @@ def group_advantages(rewards, scale_std):
     return adv
 
 
-def token_logprobs(model, x, y, temperature=1.0):
-    """Log-probability of each target token (0 where y is -1) under the distribution it was
-    sampled from, softmax(logits / temperature), and those logits. In full precision, as the
-    sampler runs: under bf16 autocast the ratio's two sides would be different distributions."""
-    logits, _ = model(x)
-    logits = logits.float() / temperature                                   # (B, T, vocab)
-    nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1,
-                          reduction="none")
-    return -nll.view(y.shape), logits
-
-
 def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
     """The clipped policy-gradient loss (+ beta * k3 KL) summed over tokens / denominator, with
     the clip fraction and mean KL for the log."""
@@ -101,6 +90,17 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, config, denominator):
     loss = (per_token * mask).sum() / denominator
     clip_frac = (((ratio - clipped).abs() > 1e-6).float() * mask).sum() / mask.sum().clamp(min=1)
     return loss, clip_frac, kl
+
+
+def token_logprobs(model, x, y, temperature=1.0):
+    """Log-probability of each target token (0 where y is -1) under the distribution it was
+    sampled from, softmax(logits / temperature), and those logits. In full precision, as the
+    sampler runs: under bf16 autocast the ratio's two sides would be different distributions."""
+    logits, _ = model(x)
+    logits = logits.float() / temperature                                   # (B, T, vocab)
+    nll = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1,
+                          reduction="none")
+    return -nll.view(y.shape), logits
 
 
 # ---------------------------------------------------------------- settings
