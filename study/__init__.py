@@ -1,4 +1,4 @@
-"""The study: the claims of the lab and their pre-registered rules (rules, stats), the runs they
+"""The study: the claims of the lab and the rules that judge them (rules, stats), the runs they
 read and the cache that reuses them (runs), and the report with its plots (report, plots).
 
 `reproduce.py` builds the plan on top of this package: which claim reads which runs."""
