@@ -30,6 +30,10 @@ from model import pick_device
 from data import TASKS
 
 SELECTIONS = ("uniform", "easy", "hard", "edge")
+# the RL settings a composed run passes on (its option -> the RL config's field); reproduce.py
+# passes the same ones, under the same names, to every RL run of the study
+RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
+              "rl_updates": "updates"}
 
 
 class CompetenceSource(rlvr.ProblemSource):
@@ -87,12 +91,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=lab.seed, default=0)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
     p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
-    p.add_argument("--rl-steps", dest="rl_steps", type=lab.positive_int, help="RL steps (preset default)")
-    p.add_argument("--rl-lr", dest="rl_lr", type=lab.learning_rate, help="RL learning rate (preset default)")
-    p.add_argument("--rl-updates", dest="rl_updates", type=lab.positive_int,
-                   help="RL policy updates per batch of samples (preset default)")
-    p.add_argument("--group", type=lab.sample_count, help="RL samples per prompt (preset default)")
-    p.add_argument("--prompts", type=lab.positive_int, help="RL prompts per step (preset default)")
+    for name, field in RL_OPTIONS.items():
+        lab.add_field_option(p, name, rlvr.RLConfig, field, "the RL stage (default: the preset's)")
     p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
                    help="distillation steps of --mode distill-rl (preset default)")
     p.add_argument("--distill-tasks", dest="distill_tasks",
@@ -122,10 +122,9 @@ def configs(args):
                                "sets the levels with --selection")
     _, world = lab.load_trained(base)  # checked now, before any output is written
     rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
-    for option, field in (("rl_steps", "steps"), ("rl_lr", "lr"), ("rl_updates", "updates"),
-                          ("group", "group"), ("prompts", "prompts")):
-        if getattr(args, option) is not None:
-            setattr(rl, field, getattr(args, option))
+    for name, field in RL_OPTIONS.items():
+        if getattr(args, name) is not None:
+            setattr(rl, field, getattr(args, name))
     rlvr.check(rl)
     if args.device:
         rl.device = args.device

@@ -36,8 +36,7 @@ def pretrain_config(args, seed):
 
 
 MODEL_OPTIONS = ("n_layer", "n_embd", "n_head")
-RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
-              "rl_updates": "updates"}
+RL_OPTIONS = curriculum.RL_OPTIONS  # reproduce.py's RL options, as curriculum.py names them
 DISTILL_OPTIONS = {"distill_steps": "steps", "distill_format": "format"}
 
 
