@@ -324,7 +324,13 @@ class JsonlLog:
     """Append one JSON object per line; flushed each time so a killed run keeps its log."""
 
     def __init__(self, path, append=False):
+        self.path = path
         self.file = open(path, "a" if append else "w")
+
+    def records(self):
+        """Every record in the log file, the lines of earlier (resumed) runs included."""
+        with open(self.path) as f:
+            return [json.loads(line) for line in f]
 
     def write(self, record):
         self.file.write(json.dumps(record) + "\n")

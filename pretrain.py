@@ -279,10 +279,8 @@ def train(config, out, resume_from=None, quiet=False):
     lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log, config.eval_every,
                       "pretrain", quiet, lead=lead,
                       postfix=lambda r: {"loss": f"{r['loss']:.4f}", "tok_s": f"{r['tokens_per_s']:.0f}"})
-    log_path = os.path.join(out, "metrics.jsonl")
     if lead:
-        metrics = [m for m in map(lab.json.loads, open(log_path))]
-        plot_loss(metrics, os.path.join(out, "loss.png"),
+        plot_loss(log.records(), os.path.join(out, "loss.png"),
                   f"pretraining, preset {config.preset}, seed {config.seed}")
     lab.end_distributed(world_size)
     return ckpt_path

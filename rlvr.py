@@ -453,9 +453,8 @@ def train(config, out, resume_from=None, quiet=False, source=None):
                       config.checkpoint_every, "rlvr", quiet, postfix, save_on_interrupt=size == 1,
                       lead=lead)
     samples_file.close()
-    log_path = os.path.join(out, "metrics.jsonl")
     if lead:
-        metrics = [lab.json.loads(line) for line in open(log_path)]
+        metrics = log.records()
         lab.write_json(os.path.join(out, "summary.json"), {
             "steps": step, "update_share": evaluation.update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
