@@ -1,13 +1,16 @@
-"""The study: run every experiment of the lab for a preset and write runs/<preset>/REPORT.md.
+"""The study: run the lab's experiments for a preset and write runs/<preset>/REPORT.md.
 
-Every claim C1-C9 of the lab's design is measured on one pretrained base model per seed (trained
-once and shared), and each gets a section of the report with its verdict over seeds, effect sizes
-with 95% intervals, its plots and the exact command of every run behind it. The base model gets a
-section too: pass@k by task and difficulty, format shares against the mix, and whether it has the
-properties post-training needs.
+By default it runs the headline study: the three phenomena C1-C3 (capability narrowing, format
+collapse, distilled chains failing out of distribution), each judged on every seed by the
+pre-registered rules of study/rules.py (RULES) beside its negative control. `--claims all` adds
+C4-C9; `--claims C2,C5` runs a subset. Every claim is measured on one pretrained base model per
+seed (trained once and shared); the report gives each rule's pooled effect with its interval,
+each seed's, the sign count and test, the control, the figures and the command of every run.
 
-    python reproduce.py                     # default preset, 3 seeds
-    python reproduce.py --preset tiny       # the whole pipeline in under a minute
+    python reproduce.py                     # default preset, the 10 confirmation seeds
+    python reproduce.py --preset small      # one seed, labelled indicative
+    python reproduce.py --preset tiny       # the whole pipeline in a minute or two
+    python reproduce.py --seeds design      # the design seeds (tuning happens on these)
     python reproduce.py --seeds 0,1 --format-mix column=0.8,chunk=0.1,direct=0.1
 
 A changed world trains its own base models (runs/<preset>/pretrain/seed<k>-<hash>) and writes its
@@ -26,12 +29,11 @@ import pretrain
 import rlvr
 from study import plots, rules
 from study.report import report_dir, write_report
-from study.rules import CLAIMS
-from study.runs import (DEFAULT_SEEDS, DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
-                        pretrain_config, rl_logs, rl_overrides, stage_run, student_steps)
+from study.rules import CLAIMS, HEADLINE
+from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
+                        pretrain_config, rl_logs, rl_overrides, seeds_of, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
-KL_STEPS = {"tiny": 3, "small": 30, "default": 50, "gpu": 100}
 # C2's other world: the same tasks with chunk, not column, as the majority addition format
 OTHER_MIX = "column=0.35,chunk=0.6,direct=0.05"
 
@@ -40,7 +42,9 @@ def parse_args(argv=None):
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
-    p.add_argument("--seeds", help="comma-separated seeds (default: 3 for default/gpu, 1 for tiny/small)")
+    p.add_argument("--seeds", help="comma-separated seeds, or `design` (0-9: the seeds tuning may "
+                   "use) or `confirm` (100-109: never tuned on); default: confirm for default/gpu, "
+                   "seed 0 for tiny/small")
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     pretrain.add_world_options(p)
     # the stages' own options that the study passes on, declared (parser, help) by the stages
@@ -51,77 +55,89 @@ def parse_args(argv=None):
     for name, field in DISTILL_OPTIONS.items():
         lab.add_field_option(p, name, distill.DistillConfig, field, "every distillation")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
-    p.add_argument("--only", help="comma-separated claims to run, e.g. C1,C2 (default: all of "
-                   + ",".join(CLAIMS) + "); only the stages they need are run")
+    p.add_argument("--claims", "--only", dest="claims", default="headline",
+                   help="headline (C1-C3, the default), all (C1-C9), or comma-separated claims, e.g. "
+                   "C2,C5; only the stages they need are run")
     args = p.parse_args(argv)
-    args.only = CLAIMS if args.only is None else [c.strip().upper() for c in args.only.split(",") if c.strip()]
-    unknown = [c for c in args.only if c not in CLAIMS]
-    if unknown or not args.only:
-        p.error(f"--only: unknown claim {', '.join(unknown) or '(none given)'}; choose from {', '.join(CLAIMS)}")
+    named = {"headline": list(HEADLINE), "all": list(CLAIMS)}
+    args.claims = named.get(args.claims.strip().lower()) or sorted(
+        {c.strip().upper() for c in args.claims.split(",") if c.strip()}, key=lambda c: (len(c), c))
+    unknown = [c for c in args.claims if c not in CLAIMS]
+    if unknown or not args.claims:
+        p.error(f"--claims: unknown claim {', '.join(unknown) or '(none given)'}; choose headline, all "
+                f"or from {', '.join(CLAIMS)}")
     rlvr.check(dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args)))  # before any stage runs
     if args.distill_format is not None and args.distill_format not in FORMATS:
         p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(FORMATS)}")
-    if args.seeds is None:
-        args.seeds = list(range(DEFAULT_SEEDS[args.preset]))
-    else:
-        try:
-            args.seeds = sorted({int(s) for s in args.seeds.split(",") if s.strip()})
-        except ValueError:
-            p.error(f"--seeds: {args.seeds!r} is not a comma-separated list of integers")
-        if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
-            p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
+    try:
+        args.seeds = seeds_of(args.seeds, args.preset)
+    except ValueError:
+        p.error(f"--seeds: {args.seeds!r} is not design, confirm or a comma-separated list of integers")
+    if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
+        p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
     world = World(**pretrain_config(args, args.seeds[0]).world)
     if "addition" not in world.task_weights:  # every claim reads or trains on addition
         p.error("every claim is measured on addition (C8's context table too), and --tasks leaves it "
                 "out; add it, e.g. --tasks addition=0.6," + args.tasks.strip().strip(","))
-    if "C8" in args.only and rules.c8_task(world.task_weights) is None:
+    if "C8" in args.claims and rules.c8_task(world.task_weights) is None:
         p.error("C8 is asked on a task where a wrong step can still reach the right answer ("
                 + " or ".join(rules.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
-                "or leave C8 out of --only")
-    if "C1" in args.only:  # C1's RL run leaves the hardest addition level out (post_training)
+                "or leave C8 out of --claims")
+    if "C1" in args.claims:  # C1's RL run leaves the hardest addition level out (post_training)
         top = world.max_level("addition")
         if top < 2:
             p.error(f"C1 measures narrowing on the hardest addition level, which its RL run leaves "
                     f"out: the world needs at least two addition levels, this one has {top}; give "
-                    "--difficulty-weights more levels or leave C1 out of --only")
+                    "--difficulty-weights more levels or leave C1 out of --claims")
     return args
 
 
 def post_training(args, base_results, timings, out_dir):
     """Run what the requested claims need, seed by seed, then measure the claims."""
-    want = set(args.only)
+    want = set(args.claims)
     world = World(**pretrain_config(args, next(iter(base_results))).world)
     top = world.max_level("addition")
     per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in base_results.items()}
     rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
-    short = min(KL_STEPS[args.preset], rl_steps)
     found = []
+    # C1 and C2 read the same RL runs, whose data stop one level short of the hardest addition
+    # level: by the verifier's reward (beta 0), by it with a KL penalty (C2), and by a coin flip
+    # (the negative control of both), each as long as the others
+    below = dict(max_level=top - 1)
+    rl = lambda r: r.rl_variant("below-top", **below)
+    coin = lambda r: r.rl_variant("below-top-coin", reward="random", **below)
     if "C1" in want:
-        # RL whose data stop one level short of the hardest: the narrowing is measured on the
-        # level its reward never reaches (runs CR, CF); the main run is shown beside it
-        pairs = {s: (r.base_eval, r.evaluated(r.rl_variant("below-top", max_level=top - 1)))
-                 for s, r in per_seed.items()}
-        found.append(rules.claim_c1(pairs, top, main={s: (r.base_eval, r.evaluated(r.rl()))
-                                                       for s, r in per_seed.items()}))
-        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top - 1} digits")
+        pairs = {s: (r.base_eval, r.evaluated(rl(r))) for s, r in per_seed.items()}
+        control = {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()}
+        main = ({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}
+                if want & {"C6", "C9"} else None)  # evaluated for those claims anyway
+        found.append(rules.claim_c1(pairs, top, control, main=main))
+        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top - 1} digits", control=control)
         found[-1].plots.append("c1_pass_at_k.png")
     if "C2" in want:
-        runs = {s: (rl_logs(r.rl())[0], rl_logs(r.rl_variant("kl", beta=KL_BETA, steps=short))[0], KL_BETA)
+        runs = {s: (rl_logs(rl(r))[0], rl_logs(r.rl_variant("below-top-kl", beta=KL_BETA, **below))[0])
                 for s, r in per_seed.items()}
-        # does the winner change with the mix? one seed: pretrain on another mix, brief RLVR
-        seed = next(iter(per_seed))
-        other_args = lab.argparse.Namespace(**vars(args))
-        other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
-        other_base = base_model(other_args, seed, timings)
-        other_rl = stage_run(args, "rlvr", other_base, seed, timings, steps=short)
-        found.append(rules.claim_c2(runs, other=(other_args.format_mix or "the preset's mix",
-                                                  rl_logs(other_rl)[0])))
-        plots.plot_rl_steps(runs, os.path.join(out_dir, "c2_formats.png"))
+        control = {s: rl_logs(coin(r))[0] for s, r in per_seed.items()}
+        other = None
+        if want >= set(CLAIMS):  # does the winner change with the mix? one seed, its own base
+            seed = next(iter(per_seed))
+            other_args = lab.argparse.Namespace(**vars(args))
+            other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
+            other_base = base_model(other_args, seed, timings)
+            other_rl = stage_run(args, "rlvr", other_base, seed, timings, "-below-top", **below)
+            other = (other_args.format_mix or "the preset's mix", rl_logs(other_rl)[0])
+        found.append(rules.claim_c2(runs, control, KL_BETA, other=other))
+        plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
         found[-1].plots.append("c2_formats.png")
     if "C3" in want:
-        found.append(rules.claim_c3({s: (lab.read_json(os.path.join(r.evaluated(r.patterns(), SPLITS), "metrics.json")),
-                                          lab.read_json(os.path.join(r.base_eval, "metrics.json")))
-                                      for s, r in per_seed.items()}))
+        students = {s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()}
+        bases = {s: r.base_eval for s, r in per_seed.items()}
+        curves = {"student": rules.shift_curve(students, top), "base": rules.shift_curve(bases, top)}
+        rows = [f"| {k} | {curves['student'][k][0]:.3f} / {curves['base'][k][0]:.3f} | "
+                f"{curves['student'][k][1]:.3f} / {curves['base'][k][1]:.3f} |" for k in curves["student"]]
+        found.append(rules.claim_c3(students, bases, rows))
+        plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
+        found[-1].plots.append("c3_shifts.png")
     if "C4" in want:
         found.append(rules.claim_c4({s: {"base": r.base_eval,
                                           "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),

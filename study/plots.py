@@ -1,5 +1,6 @@
 """The study's figures: C1's pass@k curves, C2's format shares and chain length over RL steps,
-and the base model's format shares against the pretraining mix."""
+C3's accuracy against the strength of the shift, and the base model's format shares against the
+pretraining mix."""
 import numpy as np
 
 from data.world import World
@@ -7,15 +8,17 @@ from eval import ks_for, pass_at_k
 from study.stats import load_predictions
 
 
-def plot_c1(pairs, path, rl_label="RLVR"):
+def plot_c1(pairs, path, rl_label="RLVR", control=None):
     """pass@k of base (dashed) and RL (solid) on in-distribution addition, mean over seeds: all
-    levels weighted equally (left) and level by level (right)."""
+    levels weighted equally (left, with the coin-flip control dotted) and level by level (right)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     curves = {}  # (model, level) -> list over seeds of {k: pass@k}
-    for base_dir, rl_dir in pairs.values():
-        for model, d in (("base", base_dir), ("RLVR", rl_dir)):
+    models = (("base", 0), ("RLVR", 1)) + ((("control", None),) if control else ())
+    for seed, (base_dir, rl_dir) in pairs.items():
+        for model, i in models:
+            d = (base_dir, rl_dir)[i] if i is not None else control[seed][1]
             recs = load_predictions(d)
             n = min(len(r["correct"]) for r in recs.values())
             for level in sorted({r["level"] for r in recs.values()}):
@@ -26,14 +29,17 @@ def plot_c1(pairs, path, rl_label="RLVR"):
     ks = sorted(next(iter(curves.values()))[0])
     mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
-    for model, style in (("base", "--"), ("RLVR", "-")):
-        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o",
-                label=rl_label if model == "RLVR" else model)
-        for i, lvl in enumerate(levels):
-            bx.plot(ks, mean(model, lvl), style, color=f"C{i}", label=f"{lvl} digits" if model == "RLVR" else None)
+    labels = {"base": "base", "RLVR": rl_label, "control": "coin-flip reward (control)"}
+    for model, style in (("base", "--"), ("RLVR", "-"), ("control", ":")):
+        if (model, levels[0]) not in curves:
+            continue
+        ax.plot(ks, np.mean([mean(model, lvl) for lvl in levels], axis=0), style, marker="o", label=labels[model])
+        if model != "control":
+            for i, lvl in enumerate(levels):
+                bx.plot(ks, mean(model, lvl), style, color=f"C{i}", label=f"{lvl} digits" if model == "RLVR" else None)
     for a, title in ((ax, f"all levels, weighted equally ({len(pairs)} seeds)"),
                      (bx, "by level: base dashed, RLVR solid")):
-        a.set(xscale="log", xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
+        a.set(xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
         a.set_xscale("log", base=2)
         a.legend(fontsize=8)
     fig.suptitle(f"C1: in-distribution addition, base vs {rl_label}")
@@ -42,29 +48,52 @@ def plot_c1(pairs, path, rl_label="RLVR"):
     plt.close(fig)
 
 
-def plot_rl_steps(runs, path):
-    """Format shares and completion length over RL steps, beta = 0 (solid) and beta > 0 (dashed),
-    one colour per format, every seed."""
+def plot_rl_steps(runs, control, beta, path):
+    """Format shares over RL steps, mean over seeds: beta = 0 (solid), beta > 0 (dashed) and the
+    coin-flip control (dotted), one colour per format; and the mean completion length."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
-    formats = sorted({f for m0, mk, _ in runs.values() for m in m0 + mk for f in m["formats"]})
-    colours = {f: f"C{i}" for i, f in enumerate(formats)}
-    for seed, (m0, mk, beta) in runs.items():
-        for metrics, style, label in ((m0, "-", "beta 0"), (mk, "--", f"beta {beta}")):
-            steps = [m["step"] for m in metrics]
-            for f in formats:
-                ax.plot(steps, [m["formats"].get(f, 0) for m in metrics], style, color=colours[f],
-                        alpha=0.7, label=f"{f}, {label}" if seed == next(iter(runs)) else None)
-            bx.plot(steps, [m["length"] for m in metrics], style, color=f"C{seed % 10}", alpha=0.7,
-                    label=f"seed {seed}, {label}")
-    ax.set(xlabel="RL step", ylabel="share of samples", ylim=(0, 1), title="formats during RLVR")
-    ax.legend(fontsize=7)
+    series = {"beta 0": [m0 for m0, _ in runs.values()], f"beta {beta}": [mk for _, mk in runs.values()],
+              "coin-flip reward": list(control.values())}
+    formats = sorted({f for ms in series.values() for metrics in ms for m in metrics for f in m["formats"]})
+    for (label, ms), style in zip(series.items(), ("-", "--", ":")):
+        steps = min(len(metrics) for metrics in ms)
+        x = [m["step"] for m in ms[0][:steps]]
+        for i, f in enumerate(formats):
+            ax.plot(x, np.mean([[m["formats"].get(f, 0) for m in metrics[:steps]] for metrics in ms], axis=0),
+                    style, color=f"C{i}", label=f"{f}, {label}")
+        bx.plot(x, np.mean([[m["length"] for m in metrics[:steps]] for metrics in ms], axis=0), style,
+                color="k", label=label)
+    ax.set(xlabel="RL step", ylabel="share of samples", ylim=(0, 1),
+           title=f"formats during RLVR (mean of {len(runs)} seeds)")
+    ax.legend(fontsize=6, ncol=2)
     bx.set(xlabel="RL step", ylabel="mean completion length (tokens)", title="chain length during RLVR")
     bx.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_c3(curves, path, seeds):
+    """Accuracy and the share of samples that are well-formed but wrong against the shift, for
+    the distilled student and the base: curves {"student"|"base": {shift: (pass@1, share)}}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.8))
+    shifts = list(curves["student"])
+    for model, style in (("student", "-"), ("base", "--")):
+        ax.plot(range(len(shifts)), [curves[model][s][0] for s in shifts], style, marker="o", label=model)
+        bx.plot(range(len(shifts)), [curves[model][s][1] for s in shifts], style, marker="o", label=model)
+    for a, what in ((ax, "pass@1"), (bx, "share of samples well-formed but wrong")):
+        a.set_xticks(range(len(shifts)), shifts, rotation=25, fontsize=7)
+        a.set(ylabel=what, ylim=(0, 1.02))
+        a.legend(fontsize=8)
+    fig.suptitle(f"C3: addition, distilled student vs base, by shift (mean of {seeds} seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

@@ -9,9 +9,10 @@ import eval as evaluation
 import lab
 from data.world import World
 from study.plots import plot_formats
-from study.rules import CLAIMS
+from study import rules
+from study.rules import CLAIMS, HEADLINE
 from study.runs import (DEFAULT_SEEDS, DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, REUSED, RL_OPTIONS,
-                        peak_mb, pretrain_config)
+                        peak_mb, pretrain_config, seed_set_name)
 
 
 def mean_and_spread(values):
@@ -63,19 +64,45 @@ def world_options(args):
                    if getattr(args, o) is not None)
 
 
+def rules_table(found):
+    """The pre-registered rules of the headline claims in the report, as the code holds them."""
+    names = {c.name for c in found}
+    lines = ["### The rules, as pre-registered (study/rules.py `RULES`)", "",
+             "| claim | rule | metric, measured on every seed | predicted | negative control |",
+             "|---|---|---|---|---|"]
+    for r in rules.RULES:
+        if r.claim in names:
+            label, judged_by = rules.CONTROLS[r.claim]
+            lines.append(f"| {r.claim} | {r.name} | {r.metric} | {r.direction} {r.threshold:g} | "
+                         + (label if r.name in judged_by else "(not judged on it)") + " |")
+    lines += ["", f"Statistic of every rule: {rules.STATISTIC}. A headline claim is *reproduced* when "
+              "every one of its rules holds and its negative control does not show the effect (all of "
+              "the control's rules holding); with fewer than "
+              f"{rules.MIN_SEEDS} seeds no sign test can reach p <= {rules.ALPHA}, and the verdict is "
+              "*indicative*, read from the intervals alone. Changes to a rule are logged in "
+              "docs/experiments.md before the measurement they affect."]
+    others = [c for c in found if c.name not in HEADLINE]
+    if others:
+        lines += ["", "The other claims keep per-seed rules (each section says what held means): "
+                  "reproduced = held on every seed (at least 2); mixed = held on at least 2 seeds but "
+                  "not all; not reproduced = held on fewer than 2 seeds.", "",
+                  "| claim | rule |", "|---|---|"]
+        lines += [f"| {c.name} | {rules.OTHER_RULES[c.name]} |" for c in others]
+    return lines + [""]
+
+
 def claim_sections(found):
-    """The summary table of claims and one section per claim."""
-    lines = ["## Claims", "", "| claim | statement | verdict | seeds held | effect (95% interval) |",
+    """The summary table of claims, the rules, and one section per claim."""
+    lines = ["## Claims", "", "| claim | statement | verdict | seeds on the predicted side | effect (95% interval) |",
              "|---|---|---|---|---|"]
     for c in found:
         lines.append(f"| {c.name} | {c.statement} | **{c.verdict}** | "
                      f"{sum(c.held.values())} of {len(c.held)} | {c.effect} |")
-    lines += ["", "Verdict rule, fixed in advance: reproduced = held on every seed (at least 2); "
-              "mixed = held on at least 2 seeds but not all; not reproduced = held on fewer than "
-              "2 seeds. Each claim's section says what 'held' means for it.", ""]
+    lines += [""] + rules_table(found)
     for c in found:
         lines += [f"### {c.name}: {c.statement}", "", f"Verdict: **{c.verdict}** "
-                  f"(held on {sum(c.held.values())} of {len(c.held)} seeds).", "", *c.lines, ""]
+                  f"(every rule on the predicted side on {sum(c.held.values())} of {len(c.held)} seeds).",
+                  "", *c.lines, ""]
         lines += [f"![{c.name}]({p})" for p in c.plots] + ([""] if c.plots else [])
     return lines
 
@@ -91,7 +118,7 @@ def write_report(args, results, found, timings, started):
                               os.path.join(out_dir, "base_pass_at_k.png"), by_level=True)
     plot_formats(world, metrics_by_seed, os.path.join(out_dir, "base_formats.png"))
     lines = [f"# tinyreason report — preset `{args.preset}`", "",
-             f"Seeds: {', '.join(map(str, seeds))}. Every number below was computed in this run "
+             f"Seeds: {', '.join(map(str, seeds))}: {seed_set_name(seeds)}. Every number below was computed in this run "
              f"(wall time {time.time() - started:.0f} s, peak memory {peak_mb():.0f} MB) from the "
              f"predictions and logs of the stages it rests on: {len(timings)} run now, {len(REUSED)} "
              "reused from earlier runs with the same settings (see Stage times and How to rerun).",
@@ -123,6 +150,7 @@ def write_report(args, results, found, timings, started):
               "## How to rerun", "",
               "The whole study, then every stage it rests on (each script alone writes the same run):", "",
               "```", f"python reproduce.py --preset {args.preset} --seeds {','.join(map(str, seeds))}"
+              + (f" --claims {','.join(args.claims)}" if list(args.claims) != list(HEADLINE) else "")
               + world_options(args), *RERUN, "```", "", "## Stage times", "",
               "Peak memory is the study process's resident set so far (it never goes down), so the "
               "stage where it rises is the one that needed it.", "",
@@ -130,9 +158,9 @@ def write_report(args, results, found, timings, started):
     lines += [f"| {name} | {sec:.0f} | {mb:.0f} |" for name, sec, mb in timings] or ["| (all stages reused) | 0 | |"]
     # a partial study (some claims, or other seeds) gets its own file beside the full report
     name = "REPORT"
-    if list(args.only) != list(CLAIMS):
-        name += "-" + "-".join(args.only)
-    if args.seeds != list(range(DEFAULT_SEEDS[args.preset])):
+    if list(args.claims) != list(HEADLINE):
+        name += "-all" if list(args.claims) == list(CLAIMS) else "-" + "-".join(args.claims)
+    if args.seeds != list(DEFAULT_SEEDS[args.preset]):
         name += "-seeds-" + "-".join(map(str, args.seeds))
     path = os.path.join(out_dir, name + ".md")
     with open(path, "w") as f:

@@ -1,10 +1,14 @@
 """The claims of the study, measured from what the stages wrote (predictions, per-step logs).
 
-Each `claim_*` function reads the runs of every seed and returns a `Claim`: its verdict, the
-effect size with a 95% bootstrap interval over problems and seeds, on how many seeds it held,
-and the lines of its report section. The verdict rule is the same for every claim and fixed in
-advance: *reproduced* when it held on every seed, *mixed* when it held on at least two seeds
-but not all, *not reproduced* otherwise (an effect seen on one seed is not reproduced).
+Each `claim_*` function reads the runs of every seed and returns a `Claim`: its verdict, its
+effect sizes with 95% intervals, on how many seeds it held, and the lines of its report section.
+
+The three headline claims (C1-C3) are judged by the pre-registered rules of the table `RULES`:
+per rule a metric, the side of a threshold the claim predicts and the threshold, one statistic
+for all (`STATISTIC`: a hierarchical bootstrap over seeds and problems and a sign test over
+seeds), and a negative control per claim (`CONTROLS`) that must not show the effect. C4-C9 keep
+their per-seed rules (`OTHER_RULES`): *reproduced* when a claim held on every seed, *mixed* on at
+least two but not all, *not reproduced* otherwise.
 """
 import collections
 from dataclasses import dataclass, field
@@ -13,10 +17,11 @@ import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
 from eval import bin_labels, capability_bin, ks_for, pass_at_k, update_sparsity
-from study.stats import (arm_changes, arm_levels, by_level, fmt_ci, load_predictions,
-                         paired_bootstrap, sample_count, stratified_bootstrap)
+from study.stats import (arm_changes, arm_levels, by_level, fmt_ci, hierarchical_bootstrap,
+                         load_predictions, paired_bootstrap, sample_count, sign_test, stratified_bootstrap)
 
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+HEADLINE = ("C1", "C2", "C3")  # the headline study: `python reproduce.py` runs these
 
 
 @dataclass
@@ -27,10 +32,11 @@ class Claim:
     effect: str                     # the headline effect size with its interval
     lines: list = field(default_factory=list)
     plots: list = field(default_factory=list)
+    judged_verdict: str = None      # a headline claim's verdict by its pre-registered rules
 
     @property
     def verdict(self):
-        return verdict(sum(self.held.values()), len(self.held))
+        return self.judged_verdict or verdict(sum(self.held.values()), len(self.held))
 
 
 def verdict(held, seeds):
@@ -43,89 +49,229 @@ def verdict(held, seeds):
     return "not reproduced"
 
 
+# ---------------------------------------------------------------- the pre-registered rules
+#
+# The three headline claims are judged by the rules in this table, written down before the
+# confirmation run that they judge (docs/experiments.md logs every change, before the measurement
+# it affects). Each rule names a metric, measured on every seed, the side of a threshold the claim
+# predicts, and the threshold. One statistic serves every rule (STATISTIC); a claim is reproduced
+# when every one of its rules holds and its negative control does not show the effect.
+
+@dataclass(frozen=True)
+class Rule:
+    claim: str
+    name: str
+    metric: str       # what one seed's measurement is
+    direction: str    # ">" or "<": the side of the threshold the claim predicts
+    threshold: float
+    unit: str         # "problem": a value per test problem (problems resampled in the bootstrap); "seed": one per seed
+
+    def beyond(self, value):
+        return value > self.threshold if self.direction == ">" else value < self.threshold
+
+
+ALPHA = 0.05       # the sign test's level
+MIN_SEEDS = 5      # with fewer seeds a sign test cannot reach ALPHA (4 of 4: p = 0.0625): indicative only
+TAIL_STEPS = 5     # C2 reads the end of a run as the mean of its last 5 logged steps
+
+RULES = (
+    Rule("C1", "pass@1 rises where RL trains",
+         "change base -> RL in pass@1 on the addition levels RL's data hold (1 to top-1), per problem, "
+         "levels weighted equally", ">", 0.0, "problem"),
+    Rule("C1", "pass@n falls just beyond",
+         "change base -> RL in pass@n (n = the evaluation's samples) on the hardest addition level, "
+         "which RL's data leave out, per problem", "<", 0.0, "problem"),
+    Rule("C2", "one format takes over",
+         f"share of the most used known format among the beta = 0 run's samples, mean over its last "
+         f"{TAIL_STEPS} steps", ">", 0.9, "seed"),
+    Rule("C2", "the KL penalty keeps other formats",
+         "minority share (samples in a known format other than the step's most used), mean over "
+         "steps, beta > 0 run minus the beta = 0 run of the same length", ">", 0.0, "seed"),
+    Rule("C3", "near-perfect in distribution",
+         "student pass@1 on the in-distribution problems of the distilled tasks, per problem, every "
+         "task and level weighted equally", ">", 0.9, "problem"),
+    Rule("C3", "fails on longer inputs",
+         "student pass@1 on the length split (one and two levels above the trained ones) divided by "
+         "its in-distribution pass@1, per problem", "<", 0.5, "problem"),
+    Rule("C3", "fails on unseen compositions",
+         "the same ratio on the composition split (modular chains mixing operations)", "<", 0.5, "problem"),
+    Rule("C3", "fails on perturbed formats",
+         "the same ratio on the format split (perturbed prompts, three kinds at strengths 1-3)", "<", 0.5, "problem"),
+    Rule("C3", "fluent when wrong",
+         "share of the wrong answers on the shifted splits that are well-formed chains", ">", 0.5, "seed"),
+)
+STATISTIC = (f"the pooled effect over seeds with a 95% hierarchical bootstrap interval (seeds resampled, "
+             f"then problems, a problem shared by seeds resampled jointly); a rule holds when the whole "
+             f"interval lies on the predicted side of the threshold and a one-sided sign test over seeds "
+             f"(each seed's own estimate on the predicted side or not) gives p <= {ALPHA}")
+# the negative control of each headline claim, and the rules it is judged by: it must not show the effect
+CONTROLS = {
+    "C1": ("RLVR with a coin-flip reward (independent of the output) on the same data, for as many steps",
+           ("pass@1 rises where RL trains", "pass@n falls just beyond")),
+    "C2": ("the coin-flip RLVR run of C1's control, read as the beta = 0 run", ("one format takes over",)),
+    "C3": ("the base model on the same shifts, judged as the student is", tuple(r.name for r in RULES if r.claim == "C3")),
+}
+# the rules of C4-C9 (per seed, verdict by the count of seeds; not yet on the pooled statistic)
+OTHER_RULES = {
+    "C4": "new-knowledge arm: pass@n on the lengths it was taught rises (interval above 0); known and self arms: pass@1 rises, pass@n does not",
+    "C5": "distill -> RLVR reaches a higher pass@1 on the longer additions than distillation alone and RLVR alone",
+    "C6": "the edge-of-competence arm gains more pass@1 than the easy and hard arms",
+    "C7": "RLVR changes a smaller share of weights than self-distillation",
+    "C8": "step correctness among right answers falls under RLVR on a task where a wrong step can reach the right answer",
+    "C9": "a spurious reward (coin flip, format) or one problem recovers much of the full reward's pass@1 gain",
+}
+
+
+@dataclass
+class Judged:
+    """One rule judged on the measurements of every seed."""
+    rule: Rule
+    per_seed: dict      # seed -> (estimate, (low, high))
+    pooled: tuple       # (estimate, (low, high))
+    agreeing: int       # seeds whose estimate lies on the predicted side
+    p: float            # one-sided sign test
+
+    @property
+    def held(self):
+        low, high = self.pooled[1]
+        inside = low > self.rule.threshold if self.rule.direction == ">" else high < self.rule.threshold
+        return bool(inside and self.p <= ALPHA)
+
+    @property
+    def interval_held(self):  # the pooled interval alone, for runs with too few seeds for the sign test
+        low, high = self.pooled[1]
+        return bool(low > self.rule.threshold if self.rule.direction == ">" else high < self.rule.threshold)
+
+
+def rule_named(claim, name):
+    return next(r for r in RULES if r.claim == claim and r.name == name)
+
+
+def judge(rule, effects, levels=None):
+    """Judge `rule` on effects {seed: {problem key: value}} (a "seed" rule has one key per seed);
+    levels {key: stratum} weights strata (difficulty levels) equally."""
+    levels = levels if rule.unit == "problem" else None
+    per_seed = {s: hierarchical_bootstrap({s: e}, levels) for s, e in effects.items()}
+    agreeing = sum(rule.beyond(est) for est, _ in per_seed.values())
+    return Judged(rule, per_seed, hierarchical_bootstrap(effects, levels), agreeing,
+                  sign_test(agreeing, len(effects)))
+
+
+def headline_verdict(judged, control):
+    """The verdict of a headline claim from its judged rules and its control's."""
+    seeds = len(next(iter(judged)).per_seed)
+    control_shows = bool(control) and all(j.held if seeds >= MIN_SEEDS else j.interval_held for j in control)
+    if seeds < MIN_SEEDS:
+        ok = all(j.interval_held for j in judged)
+        return (f"indicative ({seeds} seed{'s' if seeds > 1 else ''}): " + ("held" if ok else "did not hold")
+                + ("; the control shows it too" if control_shows else ""))
+    if control_shows:
+        return "not reproduced: the negative control shows the effect, so the rule does not measure it"
+    return "reproduced" if all(j.held for j in judged) else "not reproduced"
+
+
+def fmt_est(est, ci):
+    if ci[0] == ci[1] == est:  # one value per seed: no problems to resample
+        return f"{est:.3f}"
+    return f"{est:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def rule_lines(judged, control, control_label):
+    """The report's table of a headline claim's rules, then its per-seed table."""
+    by_name = {j.rule.name: j for j in control}
+    lines = ["| rule | predicted | pooled (95% interval) | seeds on the predicted side | sign test p | "
+             "held | control: pooled | control held |", "|---|---|---|---|---|---|---|---|"]
+    for j in judged:
+        c = by_name.get(j.rule.name)
+        n = len(j.per_seed)
+        lines.append(f"| {j.rule.name} | {j.rule.direction} {j.rule.threshold:g} | {fmt_est(*j.pooled)} | "
+                     f"{j.agreeing} of {n} | {j.p:.3f} | {'**yes**' if j.held else 'no'} | "
+                     + (f"{fmt_est(*c.pooled)} | {'**yes**' if c.held else 'no'} |" if c else "(not judged) | |"))
+    seeds = list(judged[0].per_seed)
+    lines += ["", f"Control: {control_label}. Each seed's estimate, with its 95% interval where it is a mean over problems (problems resampled):", "",
+              "| seed | " + " | ".join(j.rule.name for j in judged) + " |", "|---" * (len(judged) + 1) + "|"]
+    for s in seeds:
+        lines.append(f"| {s} | " + " | ".join(fmt_est(*j.per_seed[s]) + ("" if j.rule.beyond(j.per_seed[s][0]) else " ✗")
+                                                for j in judged) + " |")
+    lines += ["", "✗: this seed's estimate is not on the predicted side."]
+    return lines
+
+
+def headline_claim(name, statement, judged, control, control_label, intro, effect_rule=0):
+    """A Claim from judged rules: held per seed = every rule's estimate on the predicted side."""
+    seeds = list(judged[0].per_seed)
+    held = {s: all(j.rule.beyond(j.per_seed[s][0]) for j in judged) for s in seeds}
+    main = judged[effect_rule]
+    claim = Claim(name, statement, held, f"{main.rule.name}: {fmt_est(*main.pooled)}",
+                  intro + [""] + rule_lines(judged, control, control_label))
+    claim.judged_verdict = headline_verdict(judged, control)
+    return claim
+
+
 # ---------------------------------------------------------------- C1: capability narrowing
 
-def c1_check(pairs, top_level):
-    """C1's check on {seed: (base eval dir, RL eval dir)}: held by seed, the per-seed table, the
-    pooled effects and the bin transitions over all seeds."""
-    held, d1_all, dn_all, dtop_all = {}, [], [], []
-    table = ["| seed | problems | pass@1 base -> RL | pass@n base -> RL | hardest level pass@n | "
-             "low bins: lost / gained | crossover k | held |", "|---|---|---|---|---|---|---|---|"]
-    transitions = None
+def c1_effects(pairs, top_level):
+    """pairs {seed: (base eval dir, RL eval dir)} -> (the two rules' effects, levels by key, n)."""
+    pass1, beyond, levels, n = {}, {}, {}, None
     for seed, (base_dir, rl_dir) in pairs.items():
         base, rl = load_predictions(base_dir), load_predictions(rl_dir)
         keys = [k for k in base if k in rl]
-        n = min(len(base[k]["correct"]) for k in keys)
-        p = lambda r, k: pass_at_k(len(r["correct"]), sum(r["correct"]), k)
-        d1 = [p(rl[k], 1) - p(base[k], 1) for k in keys]
-        dn = [p(rl[k], n) - p(base[k], n) for k in keys]
-        top = [k for k in keys if base[k]["level"] == top_level]
-        dtop = [p(rl[k], n) - p(base[k], n) for k in top]
-        d1_all += by_level(keys, base, d1)
-        dn_all += by_level(keys, base, dn)
-        dtop_all.append((1.0, dtop))
-        balanced = lambda r, k: np.mean([np.mean([p(r[x], k) for x in keys if base[x]["level"] == lvl])
-                                         for lvl in sorted({base[x]["level"] for x in keys})])
-        nbins = len(bin_labels(n))
-        m = np.zeros((nbins, nbins), dtype=int)
-        for k in keys:
-            m[capability_bin(sum(base[k]["correct"]), n), capability_bin(sum(rl[k]["correct"]), n)] += 1
-        transitions = m if transitions is None else transitions + m
-        low = [1, 2]  # [1-4] and [5-16] correct of 256: solved rarely
-        lost = int(sum(m[i, :i].sum() for i in low))
-        gained = int(sum(m[i, i + 1:].sum() for i in low))
-        cb, cr = ({k: balanced(r, k) for k in ks_for(n)} for r in (base, rl))
-        cross = next((k for k in cb if cr[k] <= cb[k]), None)
-        m1, ci1 = stratified_bootstrap(by_level(keys, base, d1))
-        mn, cin = stratified_bootstrap(by_level(keys, base, dn))
-        ok = (ci1[0] > 0 and cin[0] <= 0 and np.mean(dtop) < 0 and lost > gained)
-        held[seed] = bool(ok)
-        table.append(f"| {seed} | {len(keys)} | {balanced(base, 1):.3f} -> {balanced(rl, 1):.3f} | "
-                     f"{balanced(base, n):.3f} -> {balanced(rl, n):.3f} | "
-                     f"{np.mean([p(base[k], n) for k in top]):.3f} -> {np.mean([p(rl[k], n) for k in top]):.3f} | "
-                     f"{lost} / {gained} | {cross if cross is not None else 'none'} | {'yes' if ok else 'no'} |")
-    pooled = {"1": stratified_bootstrap(d1_all), "n": stratified_bootstrap(dn_all),
-              "top": stratified_bootstrap(dtop_all)}
-    return held, table, pooled, transitions, n
+        n = min(len(r["correct"]) for d in (base, rl) for k in keys for r in (d[k],))
+        p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
+        pass1[seed] = {k: p(rl[k], 1) - p(base[k], 1) for k in keys if base[k]["level"] < top_level}
+        beyond[seed] = {k: p(rl[k], n) - p(base[k], n) for k in keys if base[k]["level"] == top_level}
+        levels.update({k: base[k]["level"] for k in keys})
+    return {"pass@1 rises where RL trains": pass1, "pass@n falls just beyond": beyond}, levels, n
 
 
-def claim_c1(pairs, top_level, main=None):
-    """pairs: {seed: (base eval dir, eval dir of RL whose data stop one level short of the
-    hardest)}; main: the same for the main RL run (data on every level), shown for context.
-    In-distribution addition, every trained level, base vs RL."""
-    held, table, pooled, transitions, n = c1_check(pairs, top_level)
-    (m1, ci1), (mn, cin), (mt, cit) = pooled["1"], pooled["n"], pooled["top"]
-    labels = bin_labels(n)
-    lines = [f"The RL run of this claim trains on additions of 1-{top_level - 1} digits, one level "
-             f"short of the hardest, and is evaluated on every level 1-{top_level}: the narrowing is "
-             f"measured on the {top_level}-digit level, which its reward never reaches. Why: in the "
-             "default study the main RL run, whose data include the hardest level, learned that level "
-             "on two of three seeds instead of losing it (runs CR and CF in docs/experiments.md); the "
-             "second table gives the main run's check in this study.", "",
-             f"Change from base to RL on the in-distribution addition test problems, every "
-             f"difficulty level weighted equally, pooled over {len(pairs)} seeds (95% bootstrap "
-             f"intervals, problems resampled within seed and level): pass@1 {fmt_ci(m1, ci1)}; "
-             f"pass@{n} {fmt_ci(mn, cin)}; pass@{n} at the hardest level ({top_level} digits) "
-             f"{fmt_ci(mt, cit)}.", "",
-             f"Held on a seed when pass@1 rose (interval above 0), pass@{n} did not rise (interval "
-             f"reaches 0 or below), pass@{n} at the hardest level fell, and problems of the low "
-             "bins ([1-4] and [5-16] correct) moved down more often than up.", ""] + table + [
-             "", f"Bin transitions base -> RL, all seeds (rows: base bin, columns: RL bin, "
-             f"correct samples out of {n}):", "",
-             "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    for i, row in enumerate(transitions):
-        lines.append(f"| {labels[i]} | " + " | ".join(str(v) for v in row) + " |")
+def judge_all(claim, effects, levels=None, names=None):
+    return [judge(r, effects[r.name], levels) for r in RULES
+            if r.claim == claim and (names is None or r.name in names)]
+
+
+def claim_c1(pairs, top_level, control, main=None):
+    """pairs, control: {seed: (base eval dir, eval dir of RL whose data stop one level short of
+    the hardest)}, RL by the verifier's reward and by a coin flip; main: the same for an RL run
+    on every level, shown for context (problems lost and gained where RL trains)."""
+    effects, levels, n = c1_effects(pairs, top_level)
+    judged = judge_all("C1", effects, levels)
+    c_effects, c_levels, _ = c1_effects(control, top_level)
+    judged_control = judge_all("C1", c_effects, c_levels, CONTROLS["C1"][1])
+    intro = [f"RL trains on additions of 1-{top_level - 1} digits, one level short of the hardest, and "
+             f"is evaluated on every level 1-{top_level} ({n} samples per problem). The claim measured "
+             "is narrowing just beyond what RL trains on: pass@1 rises on the levels it trains, pass@n "
+             f"falls on the {top_level}-digit level, which the base could solve and RL's reward never "
+             "reaches. (Where RL does train, the base solves nearly every problem at large n, so there "
+             "pass@n has no room to fall; see the last table.)"]
+    claim = headline_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k just beyond it "
+                           "(capability narrowing)", judged, judged_control, CONTROLS["C1"][0], intro)
     if main:
-        held_main, table_main, pooled_main, _, _ = c1_check(main, top_level)
-        lines += ["", f"The same check on the main RL run (data on every level 1-{top_level}; the run "
-                  "that C2, C7 and C9 read), for context, not part of the verdict: held on "
-                  f"{sum(held_main.values())} of {len(held_main)} seeds; pooled pass@1 "
-                  f"{fmt_ci(*pooled_main['1'])}, pass@{n} {fmt_ci(*pooled_main['n'])}, pass@{n} at "
-                  f"the hardest level {fmt_ci(*pooled_main['top'])}.", ""] + table_main
-    return Claim("C1", "RLVR raises pass@1 but not pass@k at large k; the hardest problems lose "
-                 "(capability narrowing)", held, f"pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}, "
-                 f"{top_level}-digit pass@{n} {fmt_ci(mt, cit)} (RL data 1-{top_level - 1} digits)",
-                 lines)
+        claim.lines += ["", "Where RL trains: problems of every level by how often the base and an RL run "
+                        f"on all levels 1-{top_level} solved them (for context, not in the verdict).", ""]
+        claim.lines += transitions_table(main)
+    return claim
+
+
+def transitions_table(pairs):
+    """Capability-bin transitions base -> RL over all seeds, with problems lost and gained."""
+    transitions, n = None, None
+    for base_dir, rl_dir in pairs.values():
+        base, rl = load_predictions(base_dir), load_predictions(rl_dir)
+        keys = [k for k in base if k in rl]
+        n = min(len(base[k]["correct"]) for k in keys)
+        m = np.zeros((len(bin_labels(n)),) * 2, dtype=int)
+        for k in keys:
+            m[capability_bin(sum(base[k]["correct"][:n]), n), capability_bin(sum(rl[k]["correct"][:n]), n)] += 1
+        transitions = m if transitions is None else transitions + m
+    labels = bin_labels(n)
+    lost = int(sum(transitions[i, :i].sum() for i in range(1, len(labels))))
+    gained = int(sum(transitions[i, i + 1:].sum() for i in range(len(labels))))
+    lines = [f"Rows: base bin, columns: RL bin (correct samples out of {n}); {lost} problems moved to a "
+             f"lower bin, {gained} to a higher one, {int(transitions[1:, 0].sum())} that the base solved "
+             "at least once were never solved after RL.", "",
+             "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [f"| {labels[i]} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(transitions)]
+    return lines
 
 
 # ---------------------------------------------------------------- C2: format collapse
@@ -136,17 +282,14 @@ def known_formats(m):
     return {f: v for f, v in m["formats"].items() if f != "unknown"}
 
 
-def dominant_step(metrics, share=0.9):
-    """First RL step at which one format exceeds `share` of the samples (None: never)."""
-    for m in metrics:
-        if max(known_formats(m).values(), default=0.0) > share:
-            return m["step"]
-    return None
-
-
 def minority_share(metrics):
     """Mean over steps of the share of samples in a known format other than the step's most used."""
     return float(np.mean([sum(k.values()) - max(k.values(), default=0.0) for k in map(known_formats, metrics)]))
+
+
+def top_share(metrics, tail=TAIL_STEPS):
+    """Share of the most used known format, mean over the last `tail` steps."""
+    return float(np.mean([max(known_formats(m).values(), default=0.0) for m in metrics[-tail:]]))
 
 
 def winner_of(m):
@@ -154,111 +297,123 @@ def winner_of(m):
     return max(known_formats(m).items(), key=lambda kv: kv[1], default=("none", 0.0))[0]
 
 
-def claim_c2(runs, within=100, other=None):
-    """runs: {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run, beta)};
-    other: (format mix, metrics of a beta = 0 run from a base pretrained on that mix) or None."""
-    held, table = {}, ["| seed | winner | > 90% at step (beta 0) | > 90% at step (beta > 0) | "
-                       "minority share, beta 0 | minority share, beta > 0 | held |",
-                       "|---|---|---|---|---|---|---|"]
-    gaps = []
-    for seed, (m0, mk, beta) in runs.items():
-        s0, sk = dominant_step(m0), dominant_step(mk)
-        steps = len(mk)
-        ms0, msk = minority_share(m0[:steps]), minority_share(mk)
-        winner = winner_of(m0[-1])
-        # the beta > 0 run "crosses later or never" only means something if the beta = 0 run
-        # crossed within the steps the beta > 0 run had
-        ok = s0 is not None and s0 <= min(within, steps) and msk > ms0 and (sk is None or sk > s0)
-        held[seed] = bool(ok)
-        gaps.append([msk - ms0])
-        table.append(f"| {seed} | {winner} | {s0 or 'never'} | {sk or f'never (in {steps})'} | "
-                     f"{ms0:.3f} | {msk:.3f} | {'yes' if ok else 'no'} |")
-    g, ci = paired_bootstrap(gaps)
-    lines = [f"Held on a seed when one known format passed 90% of the samples within {within} RL "
-             "steps at beta = 0 and within the steps the beta > 0 run had, and the beta > 0 run kept "
-             "more samples in minority formats (mean over its steps, against the same steps at "
-             "beta = 0) and crossed 90% later or never. Samples in no known format count for no format.",
-             ""] + table
+def c2_effects(runs):
+    """runs {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run or None)}."""
+    out = {"one format takes over": {s: {"run": top_share(m0)} for s, (m0, _) in runs.items()}}
+    if all(mk is not None for _, mk in runs.values()):
+        out["the KL penalty keeps other formats"] = {
+            s: {"run": minority_share(mk) - minority_share(m0[:len(mk)])} for s, (m0, mk) in runs.items()}
+    return out
+
+
+def claim_c2(runs, control, beta, other=None):
+    """runs: {seed: (metrics of the beta = 0 run, metrics of the beta > 0 run)}; control: {seed:
+    metrics of the coin-flip run}; other: (format mix, metrics of a beta = 0 run from a base
+    pretrained on that mix) or None."""
+    judged = judge_all("C2", c2_effects(runs))
+    judged_control = judge_all("C2", c2_effects({s: (m, None) for s, m in control.items()}),
+                               names=CONTROLS["C2"][1])
+    steps = {len(m0) for m0, _ in runs.values()} | {len(mk) for _, mk in runs.values()}
+    winners = collections.Counter(winner_of(m0[-1]) for m0, _ in runs.values())
+    intro = [f"The beta = 0 and beta = {beta} runs have the same data and length ({', '.join(map(str, sorted(steps)))} "
+             "steps). Samples in no known format count for no format. The winning format at the last "
+             "step of the beta = 0 run, by seed count: " + ", ".join(f"{f} {c}" for f, c in winners.most_common()) + "."]
+    claim = headline_claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
+                           judged, judged_control, CONTROLS["C2"][0], intro)
     if other:
         mix, metrics = other
         start, end = metrics[0]["formats"], metrics[-1]["formats"]
         winner = winner_of(metrics[-1])
-        main_winners = sorted({winner_of(m0[-1]) for m0, _, _ in runs.values()})
-        lines += ["", f"Another mix (`--format-mix {mix}`, seed {next(iter(runs))}, one run, "
-                  f"{len(metrics)} RL steps at beta 0): formats at the first step "
-                  + ", ".join(f"{f} {v:.2f}" for f, v in start.items()) + "; at the last step "
-                  + ", ".join(f"{f} {v:.2f}" for f, v in end.items())
-                  + f". The winner is **{winner}** against {', '.join(main_winners)} with the "
-                  "preset's mix: " + ("the winner changed with the mix." if winner not in main_winners
-                                      else "the winner did not change with the mix.")]
-    return Claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
-                 held, f"minority share, beta > 0 minus beta 0: {g:+.3f} (range over seeds "
-                 f"{min(x[0] for x in gaps):+.3f} to {max(x[0] for x in gaps):+.3f})", lines)
+        claim.lines += ["", f"Another mix (`--format-mix {mix}`, seed {next(iter(runs))}, one run, "
+                        f"{len(metrics)} RL steps at beta 0): formats at the first step "
+                        + ", ".join(f"{f} {v:.2f}" for f, v in start.items()) + "; at the last step "
+                        + ", ".join(f"{f} {v:.2f}" for f, v in end.items())
+                        + f". The winner is **{winner}** against {', '.join(sorted(winners))} with the "
+                        "preset's mix: " + ("the winner changed with the mix." if winner not in winners
+                                            else "the winner did not change with the mix.")]
+    return claim
 
 
 # ---------------------------------------------------------------- C3: distilled CoT out of distribution
 
 C3_TASKS = ("addition", "modular")
-NEAR_PERFECT = 0.9   # "near-perfect in distribution"
-SHARP_DROP = 0.5     # an OOD axis "drops sharply" when its pass@1 is at most half the ID pass@1
-MOSTLY_FLUENT = 0.5  # "most wrong answers remain well-formed chains"
+C3_AXES = {"fails on longer inputs": "length", "fails on unseen compositions": "composition",
+           "fails on perturbed formats": "format"}
 
 
-def axis_groups(groups, axis):
-    """The metric groups of one axis for the distilled tasks (e.g. length/addition)."""
-    return [groups[f"{axis}/{t}"] for t in C3_TASKS if f"{axis}/{t}" in groups]
+def c3_records(eval_dir, split):
+    """{task:key(|perturbation): record} of the distilled tasks in one split of an evaluation."""
+    return {f"{t}:{k}": r for t in C3_TASKS for k, r in load_predictions(eval_dir, split, t).items()}
 
 
-def claim_c3(students):
-    """students: {seed: (student metrics, base metrics)} of the patterns-arm oracle student."""
-    held, table = {}, ["| seed | axis | pass@1 student (base) | well-formed | well-formed but wrong | "
-                       "fluent share of wrong | steps written = required |", "|---|---|---|---|---|---|---|"]
-    drops = []
-    shift = ["", "How accuracy degrades as the shift grows (student, pass@1; first seed):", "",
-             "| shift | pass@1 | well-formed | fluent share of wrong |", "|---|---|---|---|"]
-    for seed, (student, base) in students.items():
-        g, b = student["groups"], base["groups"]
-        acc = lambda gs: float(np.mean([x["pass_at_k"]["1"] for x in gs]))
-        mean = lambda gs, f: float(np.mean([x[f] for x in gs if x[f] is not None])) if gs else float("nan")
+def stratum(record):
+    p = record.get("perturbation") or {}
+    return f"{record['task']}/{p['perturbation']}{p['strength']}" if p else f"{record['task']}/{record['level']}"
 
-        def level_balanced(groups):  # in distribution, every level weighs the same (as elsewhere)
-            return float(np.mean([np.mean([groups[k]["pass_at_k"]["1"] for k in groups
-                                           if k.startswith(f"id/{t}/")]) for t in C3_TASKS]))
-        id_acc = level_balanced(g)
-        ok = id_acc >= NEAR_PERFECT
-        for axis in ("id", "length", "composition", "format"):
-            gs, bs = axis_groups(g, axis), axis_groups(b, axis)
-            if not gs:  # a shift that was not measured cannot count as failed (nor as passed)
-                ok = False
-                table.append(f"| {seed} | {axis} | not evaluated: the claim cannot hold without it | | | | |")
-                continue
-            a = level_balanced(g) if axis == "id" else acc(gs)
-            base_a = level_balanced(b) if axis == "id" else acc(bs)
-            fluent = mean(gs, "fluent_share_of_wrong")
-            if axis != "id":
-                ok = ok and a <= SHARP_DROP * id_acc and fluent >= MOSTLY_FLUENT
-                drops.append([a - id_acc])
-            table.append(f"| {seed} | {axis} | {a:.3f} ({base_a:.3f}) | {mean(gs, 'well_formed'):.3f} | "
-                         f"{mean(gs, 'well_formed_wrong'):.3f} | {fluent:.3f} | "
-                         f"{mean(gs, 'steps_written_vs_required'):.3f} |")
-        held[seed] = bool(ok)
-        if len(shift) == 5:
-            names = sorted(k for k in g if k.count("/") == 2 and k.split("/")[1] in C3_TASKS
-                           and k.split("/")[0] in ("length", "format"))
-            for k in names:
-                shift.append(f"| {k} | {g[k]['pass_at_k']['1']:.3f} | {g[k]['well_formed']:.3f} | "
-                             f"{g[k]['fluent_share_of_wrong']:.3f} |")
-    d, ci = paired_bootstrap(drops)
-    lines = [f"The student: the base fine-tuned on oracle traces ({', '.join(C3_TASKS)}, one format "
-             "per task, the pretrained levels only). In distribution, every level weighs the same; "
-             "the shifted axes have equally many problems per level or strength already. Held on a "
-             "seed when its in-distribution pass@1 "
-             f"is at least {NEAR_PERFECT}, and on every shifted axis (longer inputs, unseen "
-             f"composition, perturbed prompts) pass@1 is at most {SHARP_DROP:.0%} of it while at "
-             f"least {MOSTLY_FLUENT:.0%} of the wrong answers are well-formed chains.", ""] + table + shift
-    return Claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
-                 held, f"OOD minus ID pass@1, mean over axes and seeds: {d:+.3f} "
-                 f"(range {min(x[0] for x in drops):+.3f} to {max(x[0] for x in drops):+.3f})", lines)
+
+def c3_effects(evals):
+    """evals {seed: eval dir with every split} -> (the rules' effects, strata by key). A split
+    that was not evaluated leaves its rule without problems: it cannot hold."""
+    out = {r.name: {} for r in RULES if r.claim == "C3"}
+    levels = {}
+    for seed, d in evals.items():
+        ident = c3_records(d, "id")
+        acc = {k: float(np.mean(r["correct"])) for k, r in ident.items()}
+        levels.update({k: stratum(r) for k, r in ident.items()})
+        id_acc = float(np.mean([np.mean([acc[k] for k in acc if levels[k] == s])
+                                for s in {levels[k] for k in acc}])) if acc else 0.0
+        id_acc = id_acc or float("nan")  # no in-distribution accuracy: no ratio
+        out["near-perfect in distribution"][seed] = acc
+        wrong = fluent = 0
+        for name, split in C3_AXES.items():
+            recs = c3_records(d, split)
+            levels.update({k: stratum(r) for k, r in recs.items()})
+            out[name][seed] = {k: float(np.mean(r["correct"])) / id_acc for k, r in recs.items()}
+            for r in recs.values():
+                for ok, formed in zip(r["correct"], r["well_formed"]):
+                    wrong += not ok
+                    fluent += (not ok) and bool(formed)
+        out["fluent when wrong"][seed] = {"all": fluent / wrong if wrong else float("nan")}
+    return out, levels
+
+
+def claim_c3(students, bases, shift_rows=None):
+    """students, bases: {seed: eval dir with every split} of the oracle-distilled student and of
+    the base it was distilled from (the control)."""
+    effects, levels = c3_effects(students)
+    judged = judge_all("C3", effects, levels)
+    c_effects, c_levels = c3_effects(bases)
+    judged_control = judge_all("C3", c_effects, c_levels, CONTROLS["C3"][1])
+    intro = ["The student: the base fine-tuned on oracle traces (" + ", ".join(C3_TASKS) + ", one format per "
+             "task, the trained levels only). Each shifted problem's pass@1 is divided by the seed's "
+             "in-distribution pass@1: a ratio of 1 is no loss out of distribution."]
+    claim = headline_claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
+                           judged, judged_control, CONTROLS["C3"][0], intro, effect_rule=1)
+    if shift_rows:
+        claim.lines += ["", "Accuracy and fluent-but-wrong share against the strength of the shift, mean "
+                        "over seeds (student / base):", "", "| shift | pass@1 | well-formed but wrong |",
+                        "|---|---|---|"] + shift_rows
+    return claim
+
+
+def shift_curve(evals, world_top):
+    """{shift label: (mean pass@1, mean share of samples well-formed but wrong)} over seeds for
+    addition: in distribution, one and two digits longer, and the format perturbations by strength."""
+    curve = collections.defaultdict(list)
+    for d in evals.values():
+        for split in ("id", "length", "format"):
+            for r in load_predictions(d, split).values():
+                p = r.get("perturbation") or {}
+                if split == "id":
+                    label = "in distribution"
+                elif split == "length":
+                    label = f"+{r['level'] - world_top} digit{'s' if r['level'] - world_top > 1 else ''}"
+                else:
+                    label = f"format strength {p['strength']}"
+                wrong_formed = np.mean([(not c) and bool(w) for c, w in zip(r["correct"], r["well_formed"])])
+                curve[label].append((float(np.mean(r["correct"])), float(wrong_formed)))
+    order = ["in distribution", "+1 digit", "+2 digits", "format strength 1", "format strength 2", "format strength 3"]
+    return {k: tuple(np.mean(curve[k], axis=0)) for k in order if k in curve}
 
 
 # ---------------------------------------------------------------- C4: when distillation adds capability

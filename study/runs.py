@@ -15,7 +15,28 @@ import pretrain
 import rlvr
 from study.rules import C3_TASKS, C5_SPLITS
 
-DEFAULT_SEEDS = {"tiny": 1, "small": 1, "default": 3, "gpu": 3}
+# Design seeds are the ones tuning may use (the world, the model, the RL settings were tuned on
+# seeds 0-8); confirmation seeds are never used for tuning, and the README's results come from them
+SEED_SETS = {"design": list(range(10)), "confirm": list(range(100, 110))}
+DEFAULT_SEEDS = {"tiny": [0], "small": [0], "default": SEED_SETS["confirm"], "gpu": SEED_SETS["confirm"]}
+
+
+def seeds_of(text, preset):
+    """--seeds as typed (None, a set's name or a comma-separated list) -> sorted seeds."""
+    if text is None:
+        return list(DEFAULT_SEEDS[preset])
+    if text.strip().lower() in SEED_SETS:
+        return list(SEED_SETS[text.strip().lower()])
+    return sorted({int(s) for s in text.split(",") if s.strip()})
+
+
+def seed_set_name(seeds):
+    """Which set the seeds are: the report says whether tuning ever saw them."""
+    for name, members in SEED_SETS.items():
+        if set(seeds) <= set(members):
+            return {"design": "design seeds (tuning may have used them)",
+                    "confirm": "confirmation seeds (never used for tuning)"}[name]
+    return "seeds of your choosing (neither the design nor the confirmation set)"
 # samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
 # smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
 ARM_SAMPLES = {"tiny": None, "small": None, "default": 64, "gpu": 256}

@@ -67,15 +67,13 @@ def hierarchical_bootstrap(effects, levels=None, resamples=2000, seed=0):
         strata.setdefault(levels[k] if levels else None, []).append(i)
     strata = [np.array(v) for _, v in sorted(strata.items(), key=lambda kv: str(kv[0]))]
 
-    def per_seed(columns_by_stratum):  # (seeds,) level-balanced mean effect of each seed
-        return np.mean([table[:, cols].mean(1) for cols in columns_by_stratum], axis=0)
-    point = float(per_seed(strata).mean())
     rng = np.random.default_rng(seed)
-    draws = np.empty(resamples)
-    for b in range(resamples):
-        drawn_seeds = rng.integers(0, len(seeds), len(seeds))
-        drawn_problems = [cols[rng.integers(0, len(cols), len(cols))] for cols in strata]
-        draws[b] = per_seed(drawn_problems)[drawn_seeds].mean()
+    # per_seed[s, b]: seed s's level-balanced mean effect on draw b of the problems
+    per_seed = np.mean([table[:, cols[rng.integers(0, len(cols), (resamples, len(cols)))]].mean(-1)
+                        for cols in strata], axis=0)
+    drawn_seeds = rng.integers(0, len(seeds), (len(seeds), resamples))
+    draws = np.take_along_axis(per_seed, drawn_seeds, axis=0).mean(0)
+    point = float(np.mean([table[:, cols].mean(1) for cols in strata], axis=0).mean())
     return point, (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
 
 

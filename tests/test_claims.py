@@ -122,20 +122,3 @@ def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
     assert (w["common"], w["common_share"]) == ("7", pytest.approx(2 / 4))  # the garbage has no answer
     assert w["example"] == ("101+2\n", "column\n1+2+0=03\nans 7")  # the 3-digit problem's first sample
     assert rules.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"
-
-
-def test_c1_holds_when_rl_sharpens_the_trained_levels_and_loses_the_level_it_left_out(tmp_path):
-    n = 256
-    solved = lambda c: [1] * c + [0] * (n - c)
-    problems = lambda easy, hard: {**{f"e{i}": (1, solved(easy)) for i in range(3)},
-                                   **{f"h{i}": (2, solved(hard)) for i in range(3)}}
-    base = write_eval(tmp_path / "base", problems(128, 3))     # level 2 solved rarely (bin 1-4)
-    held_out = write_eval(tmp_path / "rl", problems(256, 0))   # RL data on level 1 only
-    main = write_eval(tmp_path / "main", problems(256, 200))   # RL data on both levels
-    c1 = rules.claim_c1({0: (base, held_out)}, top_level=2, main={0: (base, main)})
-    assert c1.held == {0: True}  # pass@1 +0.24, pass@256 -0.5, level 2 lost, low bins 3 lost / 0 gained
-    assert "-0.500" in c1.effect and "RL data 1-1 digits" in c1.effect
-    # the main run learned the hardest level: shown for context, and it does not enter the verdict
-    context = next(line for line in c1.lines if line.startswith("The same check on the main RL run"))
-    assert "held on 0 of 1 seeds" in context
-    assert rules.claim_c1({0: (base, main)}, top_level=2).held == {0: False}
