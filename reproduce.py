@@ -27,7 +27,7 @@ import lab
 import distill
 import pretrain
 import rlvr
-from study import plots, rules
+from study import jobs, plots, rules
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
 from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
@@ -55,10 +55,15 @@ def parse_args(argv=None):
     for name, field in DISTILL_OPTIONS.items():
         lab.add_field_option(p, name, distill.DistillConfig, field, "every distillation")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
+    p.add_argument("--jobs", type=int, default=1, help="run the seeds in N processes side by side, the "
+                   "CPU threads shared between them (the report is the same as with 1)")
+    p.add_argument(jobs.WORKER_FLAG, type=int, help=lab.argparse.SUPPRESS)
     p.add_argument("--claims", "--only", dest="claims", default="headline",
                    help="headline (C1-C3, the default), all (C1-C9), or comma-separated claims, e.g. "
                    "C2,C5; only the stages they need are run")
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f"--jobs: give 1 or more processes, got {args.jobs}")
     named = {"headline": list(HEADLINE), "all": list(CLAIMS)}
     args.claims = named.get(args.claims.strip().lower()) or sorted(
         {c.strip().upper() for c in args.claims.split(",") if c.strip()}, key=lambda c: (len(c), c))
@@ -188,10 +193,24 @@ def main(argv=None):
     started, timings, results = time.time(), [], {}
     RERUN.clear()
     REUSED.clear()
+    workers = None
+    if args.jobs > 1 and len(args.seeds) > 1 and args.worker is None:
+        workers = jobs.run_workers(lab.sys.argv[1:] if argv is None else list(argv), args.seeds, args.jobs,
+                                   report_dir(args))
+        args.fresh = False  # the workers made everything fresh; now the study only reads it
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
         results[seed] = evaluate_base(args, ckpt, seed, timings)
-    found = post_training(args, results, timings, report_dir(args))
+    out_dir = report_dir(args)
+    if args.worker is not None:  # its figures go to its own folder: workers never write one file
+        out_dir = os.path.join(out_dir, "jobs", f"worker{args.worker}")
+        os.makedirs(out_dir, exist_ok=True)
+    found = post_training(args, results, timings, out_dir)
+    if args.worker is not None:  # a --jobs worker: its stages are done; the study writes the report
+        jobs.save_worker(report_dir(args), args.worker, timings, list(REUSED))
+        return
+    if workers:
+        timings[:0], REUSED[:] = workers
     path = write_report(args, results, found, timings, started)
     print(f"report: {path} ({time.time() - started:.0f} s)")
 

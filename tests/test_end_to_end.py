@@ -79,6 +79,16 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     report = (tiny_run / "runs" / "tiny" / "REPORT.md").read_text()
     assert "## The base model" in report and "id/addition/6" in report
     assert "from the predictions and logs of the stages it rests on: 0 run now," in report  # all reused
+    # the headline study: C1-C3, judged by the pre-registered rules, each beside its control
+    assert "### The rules, as pre-registered" in report and "design seeds" in report
+    for claim in ("C1", "C2", "C3"):
+        assert f"| {claim} |" in report and f"### {claim}:" in report and "control held" in report
+    assert "### C4:" not in report
+    for plot in ("c1_pass_at_k.png", "c2_formats.png", "c3_shifts.png"):
+        assert (tiny_run / "runs" / "tiny" / plot).exists()
+    # --claims all adds C4-C9 with the same machinery, in its own report
+    run("reproduce.py", "--preset", "tiny", "--claims", "all", cwd=tiny_run)
+    report = (tiny_run / "runs" / "tiny" / "REPORT-all.md").read_text()
     for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
         assert f"| {claim} |" in report and f"### {claim}:" in report
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
@@ -168,3 +178,18 @@ def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
     assert reach(steps, tasks=list(C3_TASKS)) == {"format": "steps"}
     assert reach(steps, arm="new") == {}                                          # addition only
     assert reach([], arm="new") == {}
+
+
+def test_jobs_give_the_report_of_a_serial_run(tmp_path):
+    """--jobs 2 runs the seeds in two processes; the claims they measure are the serial run's."""
+    small = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
+             "--n-head", "2", "--rl-steps", "3"]
+    for name, extra in (("serial", []), ("jobs", ["--jobs", "2"])):
+        (tmp_path / name).mkdir()
+        text = run("reproduce.py", *small, *extra, cwd=tmp_path / name)
+    assert "worker 1: seeds 1" in text
+    reports = [next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C2-seeds-0-1.md")).read_text()
+               for name in ("serial", "jobs")]
+    assert claims_part(reports[0]) == claims_part(reports[1])
+    # the stage times are the workers': every stage appears once, none reported as reused
+    assert reports[1].count("| pretrain seed") == 2 and "0 reused" in reports[1]
