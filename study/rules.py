@@ -245,11 +245,27 @@ def claim_c1(pairs, top_level, control, main=None):
              "pass@n has no room to fall; see the last table.)"]
     claim = headline_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k just beyond it "
                            "(capability narrowing)", judged, judged_control, CONTROLS["C1"][0], intro)
+    lost = [row for seed, (b, r) in pairs.items() for row in lost_problems(b, r, seed)]
+    formats = collections.Counter(f for row in lost for f in row["formats"])
+    claim.lines += ["", f"Problems the base solved at least once and RL never did, all seeds: {len(lost)}; the "
+                    "formats of the base's right answers to them: "
+                    + (", ".join(f"{f} {c}" for f, c in formats.most_common()) or "none") + "."]
     if main:
         claim.lines += ["", "Where RL trains: problems of every level by how often the base and an RL run "
                         f"on all levels 1-{top_level} solved them (for context, not in the verdict).", ""]
         claim.lines += transitions_table(main)
     return claim
+
+
+def lost_problems(base_dir, rl_dir, seed=None):
+    """The problems the base solved at least once and RL never: per problem its level, the base's
+    right answers out of its samples, and the format of each of those right answers."""
+    base, rl = load_predictions(base_dir), load_predictions(rl_dir)
+    return [{"seed": seed, "key": k, "level": base[k]["level"], "prompt": base[k].get("prompt", k),
+             "base": f"{sum(base[k]['correct'])}/{len(base[k]['correct'])}",
+             "formats": [f for f, ok in zip(base[k].get("format", [None] * len(base[k]["correct"])),
+                                            base[k]["correct"]) if ok]}
+            for k in base if k in rl and any(base[k]["correct"]) and not any(rl[k]["correct"])]
 
 
 def transitions_table(pairs):

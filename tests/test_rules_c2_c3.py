@@ -74,6 +74,9 @@ def test_c1_holds_when_rl_sharpens_the_trained_level_and_loses_the_one_beyond(tm
     pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(30, 3))
     c1 = claim_c1(pairs, 2, control)
     assert c1.verdict == "reproduced" and all(c1.held.values())
+    # the 2-digit problems the base solved 3 or 4 times in 64 and RL never: 4 per seed
+    assert "RL never did, all seeds: 24;" in "\n".join(c1.lines)
+    assert len(rules.lost_problems(*pairs[0])) == 4
 
 
 def test_c1_does_not_hold_when_rl_also_solves_the_level_beyond(tmp_path):
