@@ -138,13 +138,20 @@ def claims_part(report):
     return report.split("## Claims")[1].split("## Stage times")[0]
 
 
-def test_the_whole_study_twice_gives_identical_numbers(tmp_path):
-    for name in ("a", "b"):
+def test_the_whole_study_twice_gives_identical_numbers_serial_or_with_jobs(tmp_path):
+    """The same study from scratch in two directories, once serially and once with --jobs 2 (the
+    seeds in two worker processes): the claims, the base model and the rerun lines are identical."""
+    study = ["--preset", "tiny", "--claims", "C1,C2,C4", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
+             "--n-head", "2"]
+    for name, extra in (("a", []), ("b", ["--jobs", "2"])):
         (tmp_path / name).mkdir()
-        run("reproduce.py", "--preset", "tiny", "--only", "C1,C2,C4", cwd=tmp_path / name)
-    a = (tmp_path / "a" / "runs" / "tiny" / "REPORT-C1-C2-C4.md").read_text()
-    b = (tmp_path / "b" / "runs" / "tiny" / "REPORT-C1-C2-C4.md").read_text()
+        text = run("reproduce.py", *study, *extra, cwd=tmp_path / name)
+    assert "worker 1: seeds 1" in text
+    a, b = (next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C1-C2-C4-seeds-0-1.md")).read_text()
+            for name in ("a", "b"))
     assert "### C1:" in a and claims_part(a) == claims_part(b)
+    # the stage times are the workers': every stage once, none counted as reused
+    assert b.count("| pretrain seed") == 2 and "0 reused" in b
 
 
 def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
@@ -179,17 +186,3 @@ def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
     assert reach(steps, arm="new") == {}                                          # addition only
     assert reach([], arm="new") == {}
 
-
-def test_jobs_give_the_report_of_a_serial_run(tmp_path):
-    """--jobs 2 runs the seeds in two processes; the claims they measure are the serial run's."""
-    small = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
-             "--n-head", "2", "--rl-steps", "3"]
-    for name, extra in (("serial", []), ("jobs", ["--jobs", "2"])):
-        (tmp_path / name).mkdir()
-        text = run("reproduce.py", *small, *extra, cwd=tmp_path / name)
-    assert "worker 1: seeds 1" in text
-    reports = [next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C2-seeds-0-1.md")).read_text()
-               for name in ("serial", "jobs")]
-    assert claims_part(reports[0]) == claims_part(reports[1])
-    # the stage times are the workers': every stage appears once, none reported as reused
-    assert reports[1].count("| pretrain seed") == 2 and "0 reused" in reports[1]
