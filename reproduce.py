@@ -138,9 +138,7 @@ def post_training(args, base_results, timings, out_dir):
         students = {s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()}
         bases = {s: r.base_eval for s, r in per_seed.items()}
         curves = {"student": rules.shift_curve(students, top), "base": rules.shift_curve(bases, top)}
-        rows = [f"| {k} | {curves['student'][k][0]:.3f} / {curves['base'][k][0]:.3f} | "
-                f"{curves['student'][k][1]:.3f} / {curves['base'][k][1]:.3f} |" for k in curves["student"]]
-        found.append(rules.claim_c3(students, bases, rows))
+        found.append(rules.claim_c3(students, bases, curves))
         plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
         found[-1].plots.append("c3_shifts.png")
     if "C4" in want:

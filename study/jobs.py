@@ -3,11 +3,9 @@ share of the CPU threads. Every seed's stages are independent of every other see
 worker runs the study's own command on its seeds and writes no report; the study then runs as it
 would alone, finds every stage finished, and writes the report (the same as a serial run's) with
 the stage times the workers measured."""
-import json
 import os
 import subprocess
 import sys
-import time
 
 import lab
 
@@ -46,7 +44,8 @@ def run_workers(argv, seeds, jobs, out_dir):
             log = os.path.join(out_dir, "jobs", f"worker{k}.log")
             cmd = [sys.executable, SCRIPT, *base, "--seeds", ",".join(map(str, group)), WORKER_FLAG, str(k)]
             print(f"worker {k}: seeds {', '.join(map(str, group))}, {threads} thread(s), log {log}")
-            procs.append((k, subprocess.Popen(cmd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT), log))
+            with open(log, "w") as out:  # the worker writes to its own copy of the handle
+                procs.append((k, subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT), log))
         failed = []
         for k, proc, log in procs:
             if proc.wait() != 0:
@@ -61,7 +60,7 @@ def run_workers(argv, seeds, jobs, out_dir):
         raise lab.LabError("--jobs: " + ", ".join(failed) + " failed; finished stages are kept, run the same command again")
     timings, reused = [], []
     for k, _, _ in procs:
-        done = json.load(open(worker_file(out_dir, k)))
+        done = lab.read_json(worker_file(out_dir, k))
         timings += [tuple(t) for t in done["timings"]]
         reused += done["reused"]
     return timings, reused
@@ -69,8 +68,4 @@ def run_workers(argv, seeds, jobs, out_dir):
 
 def save_worker(out_dir, k, timings, reused):
     """What a worker measured, for the study that started it."""
-    path = worker_file(out_dir, k)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"timings": timings, "reused": reused, "written": time.time()}, f)
-    os.replace(tmp, path)
+    lab.write_json(worker_file(out_dir, k), {"timings": timings, "reused": reused})

@@ -15,10 +15,9 @@ def plot_c1(pairs, path, rl_label="RLVR", control=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     curves = {}  # (model, level) -> list over seeds of {k: pass@k}
-    models = (("base", 0), ("RLVR", 1)) + ((("control", None),) if control else ())
     for seed, (base_dir, rl_dir) in pairs.items():
-        for model, i in models:
-            d = (base_dir, rl_dir)[i] if i is not None else control[seed][1]
+        dirs = {"base": base_dir, "RLVR": rl_dir, **({"control": control[seed][1]} if control else {})}
+        for model, d in dirs.items():
             recs = load_predictions(d)
             n = min(len(r["correct"]) for r in recs.values())
             for level in sorted({r["level"] for r in recs.values()}):

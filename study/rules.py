@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
-from eval import bin_labels, capability_bin, ks_for, pass_at_k, update_sparsity
+from eval import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
 from study.stats import (arm_changes, arm_levels, by_level, fmt_ci, hierarchical_bootstrap,
                          load_predictions, paired_bootstrap, sample_count, sign_test, stratified_bootstrap)
 
@@ -132,15 +132,13 @@ class Judged:
     p: float            # one-sided sign test
 
     @property
-    def held(self):
-        low, high = self.pooled[1]
-        inside = low > self.rule.threshold if self.rule.direction == ">" else high < self.rule.threshold
-        return bool(inside and self.p <= ALPHA)
-
-    @property
     def interval_held(self):  # the pooled interval alone, for runs with too few seeds for the sign test
         low, high = self.pooled[1]
         return bool(low > self.rule.threshold if self.rule.direction == ">" else high < self.rule.threshold)
+
+    @property
+    def held(self):
+        return self.interval_held and self.p <= ALPHA
 
 
 def rule_named(claim, name):
@@ -216,7 +214,7 @@ def c1_effects(pairs, top_level):
     for seed, (base_dir, rl_dir) in pairs.items():
         base, rl = load_predictions(base_dir), load_predictions(rl_dir)
         keys = [k for k in base if k in rl]
-        n = min(len(r["correct"]) for d in (base, rl) for k in keys for r in (d[k],))
+        n = min(len(d[k]["correct"]) for d in (base, rl) for k in keys)
         p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
         pass1[seed] = {k: p(rl[k], 1) - p(base[k], 1) for k in keys if base[k]["level"] < top_level}
         beyond[seed] = {k: p(rl[k], n) - p(base[k], n) for k in keys if base[k]["level"] == top_level}
@@ -261,24 +259,19 @@ def lost_problems(base_dir, rl_dir, seed=None):
     """The problems the base solved at least once and RL never: per problem its level, the base's
     right answers out of its samples, and the format of each of those right answers."""
     base, rl = load_predictions(base_dir), load_predictions(rl_dir)
-    return [{"seed": seed, "key": k, "level": base[k]["level"], "prompt": base[k].get("prompt", k),
+    return [{"seed": seed, "key": k, "level": base[k]["level"], "prompt": base[k]["prompt"],
              "base": f"{sum(base[k]['correct'])}/{len(base[k]['correct'])}",
-             "formats": [f for f, ok in zip(base[k].get("format", [None] * len(base[k]["correct"])),
-                                            base[k]["correct"]) if ok]}
+             "formats": [f for f, ok in zip(base[k]["format"], base[k]["correct"]) if ok]}
             for k in base if k in rl and any(base[k]["correct"]) and not any(rl[k]["correct"])]
 
 
 def transitions_table(pairs):
     """Capability-bin transitions base -> RL over all seeds, with problems lost and gained."""
-    transitions, n = None, None
+    transitions, n = 0, None
     for base_dir, rl_dir in pairs.values():
-        base, rl = load_predictions(base_dir), load_predictions(rl_dir)
-        keys = [k for k in base if k in rl]
-        n = min(len(base[k]["correct"]) for k in keys)
-        m = np.zeros((len(bin_labels(n)),) * 2, dtype=int)
-        for k in keys:
-            m[capability_bin(sum(base[k]["correct"][:n]), n), capability_bin(sum(rl[k]["correct"][:n]), n)] += 1
-        transitions = m if transitions is None else transitions + m
+        base = load_predictions(base_dir)
+        transitions = transitions + transition_matrix(base, load_predictions(rl_dir))
+        n = min(len(r["correct"]) for r in base.values())
     labels = bin_labels(n)
     lost = int(sum(transitions[i, :i].sum() for i in range(1, len(labels))))
     gained = int(sum(transitions[i, i + 1:].sum() for i in range(len(labels))))
@@ -393,9 +386,9 @@ def c3_effects(evals):
     return out, levels
 
 
-def claim_c3(students, bases, shift_rows=None):
+def claim_c3(students, bases, curves=None):
     """students, bases: {seed: eval dir with every split} of the oracle-distilled student and of
-    the base it was distilled from (the control)."""
+    the base it was distilled from (the control); curves: {"student"|"base": shift_curve(...)}."""
     effects, levels = c3_effects(students)
     judged = judge_all("C3", effects, levels)
     c_effects, c_levels = c3_effects(bases)
@@ -405,10 +398,13 @@ def claim_c3(students, bases, shift_rows=None):
              "in-distribution pass@1: a ratio of 1 is no loss out of distribution."]
     claim = headline_claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
                            judged, judged_control, CONTROLS["C3"][0], intro, effect_rule=1)
-    if shift_rows:
+    if curves:
+        student, base = curves["student"], curves["base"]
         claim.lines += ["", "Accuracy and fluent-but-wrong share against the strength of the shift, mean "
                         "over seeds (student / base):", "", "| shift | pass@1 | well-formed but wrong |",
-                        "|---|---|---|"] + shift_rows
+                        "|---|---|---|"]
+        claim.lines += [f"| {k} | {student[k][0]:.3f} / {base[k][0]:.3f} | {student[k][1]:.3f} / {base[k][1]:.3f} |"
+                        for k in student]
     return claim
 
 

@@ -50,8 +50,8 @@ def write_eval(path, problems):
     path.mkdir()
     with open(path / "predictions.jsonl", "w") as f:
         for key, (level, correct) in problems.items():
-            f.write(json.dumps({"key": key, "split": "id", "task": "addition", "level": level,
-                                "correct": correct}) + "\n")
+            f.write(json.dumps({"key": key, "split": "id", "task": "addition", "level": level, "prompt": key,
+                                "correct": correct, "format": ["column"] * len(correct)}) + "\n")
     return str(path)
 
 
