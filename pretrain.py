@@ -67,7 +67,9 @@ GPU_ADDITION_WEIGHTS = [0.25, 0.25, 0.2, 0.15, 0.1, 0.03, 0.015, 0.005]
 PRESETS = {
     "tiny": PretrainConfig(preset="tiny", n_layer=2, n_head=2, n_embd=64, seq_len=160, steps=300,
                            batch_size=16, warmup=20, eval_every=100, eval_per_level=4),
-    "small": PretrainConfig(preset="small", steps=600),
+    # rows of 128 tokens: the longest evaluated problem needs 120, and a step of 64 x 128 trains
+    # 1.2x faster per token than 32 x 256 on 2 CPU cores (docs/experiments.md, HD1)
+    "small": PretrainConfig(preset="small", seq_len=128, steps=800, warmup=50, eval_every=400),
     "default": PretrainConfig(preset="default"),
     "gpu": PretrainConfig(preset="gpu", n_layer=6, n_head=6, n_embd=192, steps=3000, batch_size=64,
                           world=World(difficulty_weights={**World().difficulty_weights,

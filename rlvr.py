@@ -142,7 +142,8 @@ class RLConfig:
 PRESETS = {
     "tiny": RLConfig(preset="tiny", steps=6, prompts=8, group=8, max_level=2, log_samples_every=3,
                      checkpoint_every=3),
-    "small": RLConfig(preset="small", steps=60),
+    # format collapse is complete by step 10-15: 30 short steps keep it (docs/experiments.md, HD1)
+    "small": RLConfig(preset="small", steps=30, prompts=16),
     "default": RLConfig(preset="default"),
     "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
 }
