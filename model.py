@@ -214,9 +214,13 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     B, P = len(prompts), max(len(p) for p in prompts)
     budget = torch.as_tensor(max_new_tokens, device=device).expand(B)  # (B,) per-row budgets
     max_new_tokens = int(budget.max())
-    if P + max_new_tokens > model.config.block_size:
-        raise ValueError(f"prompt ({P}) + max_new_tokens ({max_new_tokens}) exceeds block_size "
-                         f"{model.config.block_size}")
+    # each row needs its own prompt and budget to fit (positions are per row); the padded width
+    # P + max_new_tokens only sizes the cache, which may be longer than the context
+    need = torch.tensor([len(p) for p in prompts], device=device) + budget
+    if int(need.max()) > model.config.block_size:
+        r = int(need.argmax())
+        raise ValueError(f"prompt ({len(prompts[r])}) + max_new_tokens ({int(budget[r])}) exceeds "
+                         f"block_size {model.config.block_size}")
     pad = torch.tensor([P - len(p) for p in prompts], device=device)
     idx = torch.full((B, P), pad_id, dtype=torch.long, device=device)
     for r, p in enumerate(prompts):

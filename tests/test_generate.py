@@ -22,3 +22,23 @@ def test_a_short_problem_is_cut_at_its_own_budget_however_the_rows_are_chunked()
             problems, budgets, together, alone):
         assert len(ids) + finished <= budget, f"level {p.difficulty} ran past its budget {budget}"
         assert (text, finished) == (text_alone, finished_alone)
+
+
+def test_rows_that_each_fit_the_context_are_sampled_together_as_alone():
+    """Left padding lines a batch's prompts up to its longest; a row still needs only its own
+    prompt and budget to fit the context (positions are per row), so a long prompt with a short
+    budget and a short prompt with a long budget share a batch that the padded width exceeds."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOK.vocab_size, block_size=40, n_layer=1, n_head=2, n_embd=16))
+    from model import sample
+    prompts, budgets = [[5] * 30, [6] * 4], [9, 35]  # 30 + 9 and 4 + 35 fit 40; 30 + 35 does not
+    together = sample(model, prompts, budgets, TOK.eos_id, TOK.pad_id, temperature=0.0)
+    for r, (p, b) in enumerate(zip(prompts, budgets)):
+        alone = sample(model, [p], b, TOK.eos_id, TOK.pad_id, temperature=0.0)
+        assert together.completions[r] == alone.completions[0]
+    try:  # a row that does not fit alone is still refused, with its numbers
+        sample(model, [[5] * 30], 11, TOK.eos_id, TOK.pad_id)
+    except ValueError as e:
+        assert "30" in str(e) and "11" in str(e) and "40" in str(e)
+    else:
+        raise AssertionError("a row longer than the context was sampled")
