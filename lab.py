@@ -217,12 +217,14 @@ def config_hash(d):
 
 # ---------------------------------------------------------------- schedules and processes
 
-def learning_rate_at(step, config):
-    """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share."""
+def learning_rate_at(step, config, end=None):
+    """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share.
+    end: the last step of a run that stops before config.steps (pretrain.py --until-loss); the
+    decay keeps its length and ends there."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
     decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
-    progress = max(0.0, (step - (config.steps - decay_steps)) / decay_steps)
+    progress = max(0.0, (step - ((end or config.steps) - decay_steps)) / decay_steps)
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 
 
@@ -428,15 +430,18 @@ def training_loop(step, steps, train_step, checkpoint, ckpt_path, log, checkpoin
     `checkpoint_every` steps (not the last: that one is saved finished) and on Ctrl-C, then exit
     with advice on how to continue; a progress bar with `postfix(record)` beside it.
     checkpoint(finished) saves to `ckpt_path`, reading the state the loop advanced (the step, the
-    data position) from the caller. Returns the last step."""
+    data position) from the caller. `steps` may be a function: a last step that training moves
+    (pretrain.py --until-loss). Returns the last step."""
     from tqdm import tqdm
-    bar = tqdm(total=steps, initial=step, desc=desc, disable=quiet, dynamic_ncols=True, mininterval=2.0)
+    last = steps if callable(steps) else lambda: steps
+    bar = tqdm(total=last(), initial=step, desc=desc, disable=quiet, dynamic_ncols=True, mininterval=2.0)
     try:
-        while step < steps:
+        while step < last():
             record = train_step(step)
             step = record["step"]
             log.write(record)
-            if step % checkpoint_every == 0 and step < steps:
+            bar.total = last()
+            if step % checkpoint_every == 0 and step < last():
                 checkpoint(finished=False)  # a killed run resumes from here
             if postfix:
                 bar.set_postfix(postfix(record))

@@ -4,7 +4,9 @@ Next-token prediction on rendered problems (prompt, then a chain of thought in o
 formats, then `ans <answer>`), with the loss on the generated part only: the completion and its
 EOS. Examples are packed whole into rows of `seq_len` tokens. AdamW, linear warm-up then cosine
 decay, gradient clipping; every `eval_every` steps the held-out loss and greedy accuracy by task
-and difficulty are logged.
+and difficulty are logged. With `--until-loss L` the model sets the length: the rate holds until
+the mean training loss of the last 50 steps is at most L, then decays, so a seed that learns
+late trains longer instead of ending undertrained.
 
 The base model this produces is what every post-training stage starts from. It is tuned (see
 docs/experiments.md) so that easy levels are solved, the hardest trained addition level is hard
@@ -18,6 +20,7 @@ used about as often as the mix says: the raw material that RLVR and distillation
 Writes under runs/<preset>/pretrain/seed<seed>/ (or --out): ckpt.pt, config.json, metrics.jsonl,
 loss.png.
 """
+import collections
 import dataclasses
 import os
 import random
@@ -32,6 +35,9 @@ from lab import option
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
 from data.world import SPLITS, World
 from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
+
+
+LOSS_WINDOW = 50  # steps whose mean training loss --until-loss compares (one step's loss is noisy)
 
 
 @dataclass
@@ -52,6 +58,10 @@ class PretrainConfig:
     warmup: int = option(100, "steps of linear warm-up", lab.nonnegative_int)
     decay: float = option(0.3, "share of the steps after warm-up spent in the cosine decay; before "
                           "it the rate holds at --lr (1.0: decay all the way)", lab.fraction)
+    until_loss: float = option(0.0, "a length set by the model, not the clock: hold --lr until the "
+                               f"mean training loss of the last {LOSS_WINDOW} steps is at most this, "
+                               "then decay and stop; --steps is then the most steps (0: exactly --steps)",
+                               lab.nonnegative_float)
     weight_decay: float = option(0.1, "AdamW weight decay of the matrices", lab.nonnegative_float)
     grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
     # evaluation during training
@@ -219,11 +229,16 @@ def train(config, out, resume_from=None, quiet=False):
                                   lr=config.lr, betas=(0.9, 0.95), fused=device == "cuda")
     data_rng = random.Random(f"pretrain:{config.seed}")
     step = 0
+    # --until-loss: the last step moves to (where the loss first reached the target) + the decay
+    end, recent = config.steps, collections.deque(maxlen=LOSS_WINDOW)
+    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         step = payload["step"]
+        end = payload.get("end", config.steps)
+        recent.extend(payload.get("recent", []))
         data_rng.setstate(payload["rng"]["data"])
         torch.set_rng_state(payload["rng"]["torch"])
     examples = training_examples(world, tokenizer, data_rng)
@@ -239,11 +254,12 @@ def train(config, out, resume_from=None, quiet=False):
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
             "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "code": lab.code_version("pretrain"), "config": dataclasses.asdict(config),
             "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
+            "end": end, "recent": list(recent),
             "rng": {"data": data_state, "torch": torch.get_rng_state()}})
 
     def train_step(at):
-        nonlocal step, data_state, tokens_seen
-        lr = lab.learning_rate_at(at, config)
+        nonlocal step, data_state, tokens_seen, end
+        lr = lab.learning_rate_at(at, config, end)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
@@ -266,7 +282,17 @@ def train(config, out, resume_from=None, quiet=False):
         tokens_seen += x.numel() * world_size
         record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
                   "tokens_per_s": tokens_seen / (time.time() - started)}
-        if lead and (step % config.eval_every == 0 or step == config.steps):
+        recent.append(record["loss"])
+        if (config.until_loss and end == config.steps and step >= config.warmup
+                and len(recent) == LOSS_WINDOW and sum(recent) / LOSS_WINDOW <= config.until_loss
+                and step + decay_steps < config.steps):
+            end = step + decay_steps  # the target is reached: decay from here, then stop
+            record["decay_from"] = step
+            if not quiet:
+                tqdm.write(f"step {step}: mean training loss of the last {LOSS_WINDOW} steps "
+                           f"{sum(recent) / LOSS_WINDOW:.4f} <= {config.until_loss}: the rate decays "
+                           f"from here and training stops at step {end}")
+        if lead and (step % config.eval_every == 0 or step == end):
             record.update(evaluate(model, world, tokenizer, config, device, heldout))
             if not quiet:
                 greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
@@ -275,10 +301,12 @@ def train(config, out, resume_from=None, quiet=False):
 
     if not quiet:
         print(f"pretraining {model.num_params() / 1e6:.2f}M parameters on {device} for "
-              f"{config.steps} steps x {config.batch_size} rows x {config.seq_len} tokens -> {out}")
+              + (f"until the mean loss is {config.until_loss} (then {decay_steps} steps of decay), at most "
+                 if config.until_loss else "")
+              + f"{config.steps} steps x {config.batch_size} rows x {config.seq_len} tokens -> {out}")
     model.train()
     started, tokens_seen = time.time(), 0
-    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log, config.eval_every,
+    lab.training_loop(step, lambda: end, train_step, checkpoint, ckpt_path, log, config.eval_every,
                       "pretrain", quiet, lead=lead,
                       postfix=lambda r: {"loss": f"{r['loss']:.4f}", "tok_s": f"{r['tokens_per_s']:.0f}"})
     if lead:

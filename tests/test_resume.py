@@ -81,3 +81,38 @@ def test_a_torn_last_log_line_does_not_stop_a_resume(tmp_path):
     log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
     lab.trim_log(str(log), 2)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
+
+
+def test_until_loss_lets_the_model_set_the_length_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """--until-loss: the rate holds until the mean loss of the last LOSS_WINDOW steps reaches the
+    target, then decays for the preset's decay length and stops; a run stopped after that point
+    continues to the same weights and the same last step."""
+    monkeypatch.setattr(pretrain, "LOSS_WINDOW", 4)
+    config = dataclasses.replace(tiny_config(), steps=40, warmup=4, decay=0.25, until_loss=10.0)
+    pretrain.train(config, str(tmp_path / "a"), quiet=True)
+    records = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
+    assert [r["step"] for r in records if "decay_from" in r] == [4]  # the first full window
+    assert records[-1]["step"] == 4 + 9 and load_checkpoint(str(tmp_path / "a" / "ckpt.pt"))["finished"]
+    lrs = [r["lr"] for r in records]
+    assert lrs[3] == config.lr and lrs[-1] < lrs[5] < config.lr  # held, then decaying to the end
+    never = dataclasses.replace(config, until_loss=1e-6)  # a target the tiny model cannot reach
+    pretrain.train(never, str(tmp_path / "never"), quiet=True)
+    assert json.loads(open(tmp_path / "never" / "metrics.jsonl").readlines()[-1])["step"] == 40
+
+    real, calls = lab.pack_rows, {"n": 0}
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the 9th batch is built: after the trigger
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    with pytest.raises(SystemExit):
+        pretrain.train(config, str(tmp_path / "b"), quiet=True)
+    monkeypatch.setattr(lab, "pack_rows", real)
+    pretrain.train(config, str(tmp_path / "b"), resume_from=str(tmp_path / "b" / "ckpt.pt"), quiet=True)
+    a, b = (load_checkpoint(str(tmp_path / d / "ckpt.pt")) for d in ("a", "b"))
+    assert a["step"] == b["step"] == 13
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
