@@ -217,13 +217,18 @@ def config_hash(d):
 
 # ---------------------------------------------------------------- schedules and processes
 
+def decay_length(config):
+    """Steps of the cosine decay: the `decay` share of the steps after warm-up (at least 1)."""
+    return max(1, round(config.decay * (config.steps - config.warmup)))
+
+
 def learning_rate_at(step, config, end=None):
     """Linear warm-up, hold at lr, then cosine decay to min_lr over the last `decay` share.
     end: the last step of a run that stops before config.steps (pretrain.py --until-loss); the
     decay keeps its length and ends there."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
+    decay_steps = decay_length(config)
     progress = max(0.0, (step - ((end or config.steps) - decay_steps)) / decay_steps)
     return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
 

@@ -234,7 +234,7 @@ def train(config, out, resume_from=None, quiet=False):
     step = 0
     # --until-loss: the last step moves to (where the loss first reached the target) + the decay
     end, recent = config.steps, collections.deque(maxlen=LOSS_WINDOW)
-    decay_steps = max(1, round(config.decay * (config.steps - config.warmup)))
+    decay_steps = lab.decay_length(config)
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         model.load_state_dict(payload["model"])
@@ -286,14 +286,15 @@ def train(config, out, resume_from=None, quiet=False):
         record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
                   "tokens_per_s": tokens_seen / (time.time() - started)}
         recent.append(record["loss"])
+        mean = sum(recent) / len(recent)
         if (config.until_loss and end == config.steps and step >= config.warmup
-                and len(recent) == LOSS_WINDOW and sum(recent) / LOSS_WINDOW <= config.until_loss
+                and len(recent) == LOSS_WINDOW and mean <= config.until_loss
                 and step + decay_steps < config.steps):
             end = step + decay_steps  # the target is reached: decay from here, then stop
             record["decay_from"] = step
             if not quiet:
                 tqdm.write(f"step {step}: mean training loss of the last {LOSS_WINDOW} steps "
-                           f"{sum(recent) / LOSS_WINDOW:.4f} <= {config.until_loss}: the rate decays "
+                           f"{mean:.4f} <= {config.until_loss}: the rate decays "
                            f"from here and training stops at step {end}")
         if lead and (step % config.eval_every == 0 or step == end):
             record.update(evaluate(model, world, tokenizer, config, device, heldout))

@@ -21,3 +21,26 @@ def one_thread_for_toy_tensors(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def ctrl_c_at_batch(monkeypatch):
+    """ctrl_c_at_batch(n): the n-th call of lab.pack_rows from now raises KeyboardInterrupt, as
+    Ctrl-C would while that batch is built (a stage's held-out batch, if it builds one, is a call
+    too); ctrl_c_at_batch(None) puts the real lab.pack_rows back."""
+    import lab
+    real = lab.pack_rows
+
+    def arm(n):
+        if n is None:
+            monkeypatch.setattr(lab, "pack_rows", real)
+            return
+        calls = {"n": 0}
+
+        def interrupted(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        monkeypatch.setattr(lab, "pack_rows", interrupted)
+    return arm

@@ -105,26 +105,18 @@ def test_model_teachers_keep_only_verified_finished_samples(monkeypatch):
 
 
 @pytest.mark.slow
-def test_distill_resume_after_ctrl_c_matches_an_uninterrupted_run(tiny_student, monkeypatch):
+def test_distill_resume_after_ctrl_c_matches_an_uninterrupted_run(tiny_student, ctrl_c_at_batch):
     work, ckpt = tiny_student
     config = dataclasses.replace(distill.PRESETS["tiny"], base=ckpt, steps=8, checkpoint_every=3,
                                  device="cpu")
     (work / "a").mkdir()
     (work / "b").mkdir()
     distill.train(config, str(work / "a"), quiet=True)
-    real, calls = lab.pack_rows, {"n": 0}
-
-    def interrupted(*args, **kwargs):  # Ctrl-C while the 5th batch is being built
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    ctrl_c_at_batch(5)  # while the 5th batch is built
     with pytest.raises(SystemExit):
         distill.train(config, str(work / "b"), quiet=True)
     assert load_checkpoint(str(work / "b" / "ckpt.pt"))["step"] == 4
-    monkeypatch.setattr(lab, "pack_rows", real)
+    ctrl_c_at_batch(None)
     distill.train(config, str(work / "b"), resume_from=str(work / "b" / "ckpt.pt"), quiet=True)
     a = load_checkpoint(str(work / "a" / "ckpt.pt"))["model"]
     b = load_checkpoint(str(work / "b" / "ckpt.pt"))["model"]

@@ -16,25 +16,17 @@ def tiny_config():
                                device="cpu")
 
 
-def test_resume_after_ctrl_c_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+def test_resume_after_ctrl_c_matches_an_uninterrupted_run(tmp_path, ctrl_c_at_batch):
     config = tiny_config()
     pretrain.train(config, str(tmp_path / "a"), quiet=True)
 
-    real, calls = lab.pack_rows, {"n": 0}
-
-    def interrupted(*args, **kwargs):  # Ctrl-C while the 14th training batch is being built
-        calls["n"] += 1
-        if calls["n"] == 15:  # (call 1 builds the held-out batch)
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    ctrl_c_at_batch(15)  # while the 14th training batch is built (call 1 builds the held-out batch)
     with pytest.raises(SystemExit) as info:
         pretrain.train(config, str(tmp_path / "b"), quiet=True)
     assert info.value.code == 130
     saved = load_checkpoint(str(tmp_path / "b" / "ckpt.pt"))
     assert saved["step"] == 13 and not saved["finished"]
-    monkeypatch.setattr(lab, "pack_rows", real)
+    ctrl_c_at_batch(None)
     pretrain.train(config, str(tmp_path / "b"), resume_from=str(tmp_path / "b" / "ckpt.pt"), quiet=True)
 
     a = load_checkpoint(str(tmp_path / "a" / "ckpt.pt"))
@@ -46,25 +38,18 @@ def test_resume_after_ctrl_c_matches_an_uninterrupted_run(tmp_path, monkeypatch)
     assert losses("a") == losses("b")
 
 
-def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, monkeypatch):
+def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, ctrl_c_at_batch):
     """Rerunning an interrupted stage without --resume must not start it over (that would throw
     its steps away), and reproduce.py continues it to the same weights as an uninterrupted run."""
     import argparse
     from study.runs import run_once
     config = tiny_config()
     pretrain.train(config, str(tmp_path / "a"), quiet=True)
-    real, calls = lab.pack_rows, {"n": 0}
-
-    def interrupted(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 15:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    ctrl_c_at_batch(15)
     out = str(tmp_path / "b")
     with pytest.raises(SystemExit):
         pretrain.train(config, out, quiet=True)
-    monkeypatch.setattr(lab, "pack_rows", real)
+    ctrl_c_at_batch(None)
 
     with pytest.raises(lab.LabError, match="unfinished.*step 13.*--resume"):
         lab.prepare_out_dir(out, dataclasses.asdict(config), resume=False, force=False)
@@ -83,7 +68,8 @@ def test_a_torn_last_log_line_does_not_stop_a_resume(tmp_path):
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
 
 
-def test_until_loss_lets_the_model_set_the_length_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
+def test_until_loss_lets_the_model_set_the_length_and_resumes_to_the_same_weights(tmp_path, monkeypatch,
+                                                                                  ctrl_c_at_batch):
     """--until-loss: the rate holds until the mean loss of the last LOSS_WINDOW steps reaches the
     target, then decays for the preset's decay length and stops; a run stopped after that point
     continues to the same weights and the same last step."""
@@ -99,18 +85,10 @@ def test_until_loss_lets_the_model_set_the_length_and_resumes_to_the_same_weight
     pretrain.train(never, str(tmp_path / "never"), quiet=True)
     assert json.loads(open(tmp_path / "never" / "metrics.jsonl").readlines()[-1])["step"] == 40
 
-    real, calls = lab.pack_rows, {"n": 0}
-
-    def interrupted(*args, **kwargs):  # Ctrl-C while the 9th batch is built: after the trigger
-        calls["n"] += 1
-        if calls["n"] == 10:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(lab, "pack_rows", interrupted)
+    ctrl_c_at_batch(10)  # while the 9th training batch is built: after the trigger
     with pytest.raises(SystemExit):
         pretrain.train(config, str(tmp_path / "b"), quiet=True)
-    monkeypatch.setattr(lab, "pack_rows", real)
+    ctrl_c_at_batch(None)
     pretrain.train(config, str(tmp_path / "b"), resume_from=str(tmp_path / "b" / "ckpt.pt"), quiet=True)
     a, b = (load_checkpoint(str(tmp_path / d / "ckpt.pt")) for d in ("a", "b"))
     assert a["step"] == b["step"] == 13
