@@ -6,7 +6,8 @@ Two modes, both built from the stages' own functions (`distill.train`, `rlvr.tra
   `--distill-arm`), then run GRPO from the distilled student (on the levels up to
   `--rl-max-level`). Compute is counted in optimizer steps (distillation steps + RL
   steps) and in sampled completions (RL samples + the teacher's samples); summary.json records
-  both so that the report can set the arms side by side.
+  both so that the report can set the arms side by side. `--student CKPT` starts RL from a
+  finished distillation made with the same settings instead of distilling again.
 - `select`: GRPO whose problems come from a pool of training problems, picked by `--selection`:
   `uniform` (any level the base was trained on), `easy` (levels 1-2), `hard` (the two levels
   above training, which the base never solves) or `edge` (edge of competence: each pool problem
@@ -105,6 +106,10 @@ def parse_args(argv=None):
                    help="for --mode distill-rl: the top level of the RL stage's problems (default: "
                         "the base's top level; up to two above it, e.g. the levels --distill-arm "
                         "all taught)")
+    p.add_argument("--student", type=lab.path,
+                   help="for --mode distill-rl: the checkpoint of a finished distillation made with "
+                        "exactly this run's distillation settings (distill.py with the same options); "
+                        "RL starts from it and nothing is distilled again")
     p.add_argument("--out", type=lab.path, help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
@@ -114,7 +119,8 @@ def configs(args):
     """The stage configs this run is made of: (distill config or None, RL config, source)."""
     base = args.base or os.path.join("runs", args.preset, "pretrain", f"seed{args.seed}", "ckpt.pt")
     if args.mode != "distill-rl":
-        ignored = [o for o, v in (("--distill-steps", args.distill_steps), ("--distill-tasks", args.distill_tasks),
+        ignored = [o for o, v in (("--student", args.student),
+                                  ("--distill-steps", args.distill_steps), ("--distill-tasks", args.distill_tasks),
                                   ("--distill-format", args.distill_format), ("--distill-arm", args.distill_arm),
                                   ("--rl-max-level", args.rl_max_level)) if v]
         if ignored:
@@ -182,17 +188,34 @@ def run(distill_config, rl_config, source, out, quiet=False, student=None):
     return ckpt
 
 
+def check_student(student, d):
+    """--student must be a finished distillation with exactly the settings `d` of this run's own."""
+    from model import load_checkpoint
+    config = os.path.join(os.path.dirname(student), "config.json")
+    if not (os.path.exists(student) and os.path.exists(config)):
+        raise lab.LabError(f"--student {student}: no checkpoint with its config.json there; give the "
+                           "ckpt.pt of a distill.py run")
+    if lab.read_json(config) != lab.as_json(dataclasses.asdict(d)):
+        raise lab.LabError(f"--student {student} was distilled with other settings than this run's "
+                           "distillation stage; leave --student out to distil here")
+    if not load_checkpoint(student).get("finished"):
+        raise lab.LabError(f"--student {student} is an unfinished distillation; finish it first "
+                           "(distill.py with the same options and --resume)")
+
+
 def main(argv=None):
     args = parse_args(argv)
     d, rl, source = configs(args)
     name = args.mode if args.mode == "distill-rl" else args.selection
     out = args.out or os.path.join("runs", args.preset, "curriculum", f"seed{args.seed}-{name}")
+    if args.student:
+        check_student(args.student, d)
     lab.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),
                               "selection": name}, False, args.force,
                      inputs=(rl.base,), writes=("distill/ckpt.pt", "rlvr/ckpt.pt"))
     lab.write_json(os.path.join(out, "config.json"), {"distill": d and dataclasses.asdict(d),
                                                       "rlvr": dataclasses.asdict(rl), "selection": name})
-    path = run(d, rl, source, out)
+    path = run(d, rl, source, out, student=args.student)
     print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
 
 

@@ -236,6 +236,11 @@ def score_all(records):
     return {name: score(rs) for name, rs in sorted(groups.items())}
 
 
+def checkpoint_stamp(checkpoint):
+    """[size, modification time] of a checkpoint: an evaluation is reused only while they match."""
+    return [os.path.getsize(checkpoint), os.path.getmtime(checkpoint)]
+
+
 def evaluate(checkpoint, config, out_dir, quiet=False):
     """Sample, verify, write predictions.jsonl and metrics.json; returns the metrics."""
     device = pick_device(config.device)
@@ -267,8 +272,8 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
             greedy = lab.generate(model, tokenizer, batch, 1, 0.0, None, config.batch_rows, bar)
             records += [problem_record(p, world, o, g[0]) for p, o, g in zip(batch, outputs, greedy)]
     lab.write_lines(os.path.join(out_dir, "predictions.jsonl"), (json.dumps(r) for r in records))
-    metrics = {"checkpoint": checkpoint, "config": dataclasses.asdict(config),
-               "code": lab.code_version("eval"), "groups": score_all(records)}
+    metrics = {"checkpoint": checkpoint, "checkpoint_stamp": checkpoint_stamp(checkpoint),
+               "config": dataclasses.asdict(config), "code": lab.code_version("eval"), "groups": score_all(records)}
     lab.write_json(os.path.join(out_dir, "metrics.json"), metrics)
     plot_pass_at_k({os.path.basename(os.path.dirname(checkpoint)) or "model": metrics},
                    os.path.join(out_dir, "pass_at_k.png"), by_level=True)

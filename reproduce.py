@@ -17,6 +17,8 @@ A changed world trains its own base models (runs/<preset>/pretrain/seed<k>-<hash
 report to runs/<preset>/variant-<hash>/REPORT.md, leaving the main report alone.
 
 Finished stages are reused when their settings are unchanged; --fresh retrains everything.
+`--jobs N` runs the seeds in N processes; `--plan plan.mk` runs nothing and writes the stages
+still to run as a Makefile for `make -j N` (or a cluster's scheduler), see study/jobs.py.
 """
 import dataclasses
 import os
@@ -30,7 +32,7 @@ import rlvr
 from study import jobs, plots, rules
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
-from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
+from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
                         pretrain_config, rl_logs, rl_overrides, seeds_of, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
@@ -58,12 +60,20 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="run the seeds in N processes side by side, the "
                    "CPU threads shared between them (the report is the same as with 1)")
     p.add_argument(jobs.WORKER_FLAG, type=int, help=lab.argparse.SUPPRESS)
+    p.add_argument("--plan", type=lab.path, metavar="FILE",
+                   help="run nothing: write the stages still to run (each stage's command and the "
+                   "stages it needs) as a Makefile, e.g. plan.mk, for make -j N or a scheduler; then "
+                   "the same command without --plan writes the report")
     p.add_argument("--claims", "--only", dest="claims", default="headline",
                    help="headline (C1-C3, the default), all (C1-C9), or comma-separated claims, e.g. "
                    "C2,C5; only the stages they need are run")
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs: give 1 or more processes, got {args.jobs}")
+    if args.plan and (args.jobs > 1 or args.fresh):
+        p.error("--plan runs nothing: it writes the stages still to run for make -j N; leave out "
+                + ("--jobs (give make -j N instead)" if args.jobs > 1 else
+                   "--fresh (delete the runs to redo first)"))
     named = {"headline": list(HEADLINE), "all": list(CLAIMS)}
     args.claims = named.get(args.claims.strip().lower()) or sorted(
         {c.strip().upper() for c in args.claims.split(",") if c.strip()}, key=lambda c: (len(c), c))
@@ -88,7 +98,7 @@ def parse_args(argv=None):
         p.error("C8 is asked on a task where a wrong step can still reach the right answer ("
                 + " or ".join(rules.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
                 "or leave C8 out of --claims")
-    if "C1" in args.claims:  # C1's RL run leaves the hardest addition level out (post_training)
+    if "C1" in args.claims:  # C1's RL run leaves the hardest addition level out (claim_runs)
         top = world.max_level("addition")
         if top < 2:
             p.error(f"C1 measures narrowing on the hardest addition level, which its RL run leaves "
@@ -97,14 +107,10 @@ def parse_args(argv=None):
     return args
 
 
-def post_training(args, base_results, timings, out_dir):
-    """Run what the requested claims need, seed by seed, then measure the claims."""
-    want = set(args.claims)
-    world = World(**pretrain_config(args, next(iter(base_results))).world)
-    top = world.max_level("addition")
-    per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in base_results.items()}
-    rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
-    found = []
+def claim_runs(args, per_seed, world, timings):
+    """What each requested claim reads, per seed: run directories and evaluation directories.
+    Asking for a run runs it (or reuses it; with --plan, only records its command)."""
+    want, reads, top = set(args.claims), {}, world.max_level("addition")
     # C1 and C2 read the same RL runs, whose data stop one level short of the hardest addition
     # level: by the verifier's reward (beta 0), by it with a KL penalty (C2), and by a coin flip
     # (the negative control of both), each as long as the others
@@ -112,77 +118,105 @@ def post_training(args, base_results, timings, out_dir):
     rl = lambda r: r.rl_variant("below-top", **below)
     coin = lambda r: r.rl_variant("below-top-coin", reward="random", **below)
     if "C1" in want:
-        pairs = {s: (r.base_eval, r.evaluated(rl(r))) for s, r in per_seed.items()}
-        control = {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()}
-        main = ({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}
-                if want & {"C6", "C9"} else None)  # evaluated for those claims anyway
-        found.append(rules.claim_c1(pairs, top, control, main=main))
-        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top - 1} digits", control=control)
-        found[-1].plots.append("c1_pass_at_k.png")
+        reads["C1"] = ({s: (r.base_eval, r.evaluated(rl(r))) for s, r in per_seed.items()},
+                       {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()},
+                       {s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()}
+                       if want & {"C6", "C9"} else None)  # evaluated for those claims anyway
     if "C2" in want:
-        runs = {s: (rl_logs(rl(r))[0], rl_logs(r.rl_variant("below-top-kl", beta=KL_BETA, **below))[0])
-                for s, r in per_seed.items()}
-        control = {s: rl_logs(coin(r))[0] for s, r in per_seed.items()}
-        other = None
+        runs = {s: (rl(r), r.rl_variant("below-top-kl", beta=KL_BETA, **below)) for s, r in per_seed.items()}
+        control, other = {s: coin(r) for s, r in per_seed.items()}, None
         if want >= set(CLAIMS):  # does the winner change with the mix? one seed, its own base
             seed = next(iter(per_seed))
             other_args = lab.argparse.Namespace(**vars(args))
             other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
             other_base = base_model(other_args, seed, timings)
-            other_rl = stage_run(args, "rlvr", other_base, seed, timings, "-below-top", **below)
-            other = (other_args.format_mix or "the preset's mix", rl_logs(other_rl)[0])
-        found.append(rules.claim_c2(runs, control, KL_BETA, other=other))
-        plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
-        found[-1].plots.append("c2_formats.png")
+            other = (other_args.format_mix or "the preset's mix",
+                     stage_run(args, "rlvr", other_base, seed, timings, "-below-top", **below))
+        reads["C2"] = (runs, control, other)
     if "C3" in want:
-        students = {s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()}
-        bases = {s: r.base_eval for s, r in per_seed.items()}
-        curves = {"student": rules.shift_curve(students, top), "base": rules.shift_curve(bases, top)}
-        found.append(rules.claim_c3(students, bases, curves))
-        plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
-        found[-1].plots.append("c3_shifts.png")
+        reads["C3"] = ({s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()},
+                       {s: r.base_eval for s, r in per_seed.items()})
     if "C4" in want:
-        found.append(rules.claim_c4({s: {"base": r.base_eval,
-                                          "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
-                                          "known": r.evaluated(r.stage("distill", "-known", arm="known")),
-                                          "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
-                                      for s, r in per_seed.items()}, top))
+        reads["C4"] = {s: {"base": r.base_eval,
+                           "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
+                           "known": r.evaluated(r.stage("distill", "-known", arm="known")),
+                           "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
+                       for s, r in per_seed.items()}
     if "C5" in want:
-        d_steps = student_steps(args)
-        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
-        compute = {"base": "-", "distill": f"{d_steps} steps",
-                   "RLVR": f"{r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples",
-                   "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"}
-        found.append(rules.claim_c5({s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels()),
-                                          "RLVR": r.c5_arm(r.rl_variant("longer", max_level=top + 2)),
-                                          "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))}
-                                      for s, r in per_seed.items()}, compute, top))
+        reads["C5"] = {s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels()),
+                           "RLVR": r.c5_arm(r.rl_variant("longer", max_level=top + 2)),
+                           "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))}
+                       for s, r in per_seed.items()}
     if "C6" in want:
         arms = {}
         for s, r in per_seed.items():
             sel = {"uniform": r.rl()}
             sel.update({name: r.curriculum(name) for name in ("easy", "hard", "edge")})
-            arms[s] = {name: (r.base_eval, r.evaluated(d) if name == "uniform" else r.arm(d), rl_logs(d)[0])
+            arms[s] = {name: (r.base_eval, r.evaluated(d) if name == "uniform" else r.arm(d), d)
                        for name, d in sel.items()}
-        found.append(rules.claim_c6(arms, rl_steps))
+        reads["C6"] = arms
     if "C7" in want:
-        found.append(rules.claim_c7({s: (rl_logs(r.rl())[0], r.base, os.path.join(r.rl(), "ckpt.pt"),
-                                          os.path.join(r.stage("distill", "-self", teacher="self"), "ckpt.pt"))
-                                      for s, r in per_seed.items()}))
+        reads["C7"] = {s: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
+                           os.path.join(r.stage("distill", "-self", teacher="self"), "ckpt.pt"))
+                       for s, r in per_seed.items()}
     if "C8" in want:
         task = rules.c8_task(world.task_weights)  # parse_args made sure there is one
-        found.append(rules.claim_c8(
+        reads["C8"] = (
             {s: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(task, tasks=[task])),
                  "distill": r.arm(r.stage("distill", f"-self-{task}", teacher="self", tasks=[task]))}
              for s, r in per_seed.items()},
             {s: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()), "distill": r.evaluated(r.patterns(), SPLITS)}
-             for s, r in per_seed.items()}, task))
+             for s, r in per_seed.items()}, task)
     if "C9" in want:
-        found.append(rules.claim_c9({s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
-                                          "one problem": r.arm(r.rl_variant("one-problem", pool=1)),
-                                          "random reward": r.arm(r.rl_variant("random-reward", reward="random")),
-                                          "format reward": r.arm(r.rl_variant("format-reward", reward="format"))}
-                                      for s, r in per_seed.items()}))
+        reads["C9"] = {s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
+                           "one problem": r.arm(r.rl_variant("one-problem", pool=1)),
+                           "random reward": r.arm(r.rl_variant("random-reward", reward="random")),
+                           "format reward": r.arm(r.rl_variant("format-reward", reward="format"))}
+                       for s, r in per_seed.items()}
+    return reads
+
+
+def judge(args, reads, top, out_dir):
+    """Each claim's verdict by its rule, from the runs it reads, with its figure."""
+    log = lambda run_dir: rl_logs(run_dir)[0]
+    found = []
+    if "C1" in reads:
+        pairs, control, main = reads["C1"]
+        found.append(rules.claim_c1(pairs, top, control, main=main))
+        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top - 1} digits", control=control)
+        found[-1].plots.append("c1_pass_at_k.png")
+    if "C2" in reads:
+        runs, control, other = reads["C2"]
+        runs = {s: (log(a), log(b)) for s, (a, b) in runs.items()}
+        control = {s: log(d) for s, d in control.items()}
+        found.append(rules.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1]))))
+        plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
+        found[-1].plots.append("c2_formats.png")
+    if "C3" in reads:
+        students, bases = reads["C3"]
+        curves = {"student": rules.shift_curve(students, top), "base": rules.shift_curve(bases, top)}
+        found.append(rules.claim_c3(students, bases, curves))
+        plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
+        found[-1].plots.append("c3_shifts.png")
+    if "C4" in reads:
+        found.append(rules.claim_c4(reads["C4"], top))
+    if "C5" in reads:
+        d_steps = student_steps(args)
+        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
+        samples = f"{r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"
+        compute = {"base": "-", "distill": f"{d_steps} steps", "RLVR": f"{r_cfg.steps} steps, {samples}",
+                   "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {samples}"}
+        found.append(rules.claim_c5(reads["C5"], compute, top))
+    if "C6" in reads:
+        rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
+        found.append(rules.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
+                                     for s, arms in reads["C6"].items()}, rl_steps))
+    if "C7" in reads:
+        found.append(rules.claim_c7({s: (log(d), *rest) for s, (d, *rest) in reads["C7"].items()}))
+    if "C8" in reads:
+        found.append(rules.claim_c8(*reads["C8"]))
+    if "C9" in reads:
+        found.append(rules.claim_c9(reads["C9"]))
     return found
 
 
@@ -191,6 +225,7 @@ def main(argv=None):
     started, timings, results = time.time(), [], {}
     RERUN.clear()
     REUSED.clear()
+    PLAN.clear()
     workers = None
     if args.jobs > 1 and len(args.seeds) > 1 and args.worker is None:
         workers = jobs.run_workers(lab.sys.argv[1:] if argv is None else list(argv), args.seeds, args.jobs,
@@ -199,14 +234,19 @@ def main(argv=None):
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
         results[seed] = evaluate_base(args, ckpt, seed, timings)
-    out_dir = report_dir(args)
-    if args.worker is not None:  # its figures go to its own folder: workers never write one file
-        out_dir = os.path.join(out_dir, "jobs", f"worker{args.worker}")
-        os.makedirs(out_dir, exist_ok=True)
-    found = post_training(args, results, timings, out_dir)
+    world = World(**pretrain_config(args, args.seeds[0]).world)
+    top = world.max_level("addition")
+    per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in results.items()}
+    reads = claim_runs(args, per_seed, world, timings)
     if args.worker is not None:  # a --jobs worker: its stages are done; the study writes the report
         jobs.save_worker(report_dir(args), args.worker, timings, list(REUSED))
         return
+    if args.plan:  # nothing ran: the stages still to run, for make
+        jobs.write_plan(args.plan, lab.sys.argv[1:] if argv is None else list(argv), PLAN)
+        print(f"plan: {args.plan} ({len(PLAN)} stages to run); run it with "
+              f"OMP_NUM_THREADS=1 make -j 2 -f {args.plan}, or on a cluster's scheduler")
+        return
+    found = judge(args, reads, top, report_dir(args))
     if workers:
         timings[:0], REUSED[:] = workers
     path = write_report(args, results, found, timings, started)

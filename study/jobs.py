@@ -2,7 +2,12 @@
 share of the CPU threads. Every seed's stages are independent of every other seed's, so each
 worker runs the study's own command on its seeds and writes no report; the study then runs as it
 would alone, finds every stage finished, and writes the report (the same as a serial run's) with
-the stage times the workers measured."""
+the stage times the workers measured.
+
+`reproduce.py --plan FILE` runs nothing: it writes the stages still to run as a Makefile, each
+stage's own command (the line under "How to rerun") with the stages whose checkpoints it reads,
+so that `make -j N` (or a cluster's scheduler reading the same dependencies) can run them on
+several processes or machines sharing the folder; the study's command then writes the report."""
 import os
 import subprocess
 import sys
@@ -69,3 +74,38 @@ def run_workers(argv, seeds, jobs, out_dir):
 def save_worker(out_dir, k, timings, reused):
     """What a worker measured, for the study that started it."""
     lab.write_json(worker_file(out_dir, k), {"timings": timings, "reused": reused})
+
+
+RESUMABLE = ("pretrain.py", "rlvr.py", "distill.py")  # the stage scripts with --resume
+
+
+def stamp(out):
+    """The file a finished stage leaves for make: the stage's output directory is its target."""
+    return os.path.join(out, ".made")
+
+
+def write_plan(path, argv, stages):
+    """A Makefile for `stages` [(command line, output dir, output dirs it reads)]: one target per
+    stage, needing the stages it reads that are in the plan (the rest are finished), and a final
+    `report` target that runs the study's own command (argv without --plan), which finds every
+    stage finished and writes the report."""
+    targets = {out for _, out, _ in stages}
+    study = " ".join(["$(PYTHON) $(LAB)/reproduce.py", *without(argv, "--plan", "--jobs")])
+    lines = ["# The study's plan, written by: python reproduce.py " + " ".join(argv),
+             f"# Run it in this folder ({os.getcwd()}, where runs/ is): OMP_NUM_THREADS=1 make -j 2 -f " + path,
+             "# (one thread per stage process, as many processes as cores). Each target is one",
+             "# stage; run make again after a stop and a stopped stage continues from its checkpoint.",
+             "# the Python that has the requirements, and the folder of the lab's scripts",
+             "PYTHON ?= python", f"LAB ?= {os.path.relpath(os.path.dirname(SCRIPT))}", "",
+             ".PHONY: report", "report: " + " ".join(stamp(out) for _, out, _ in stages), "\t" + study, ""]
+    for line, out, reads in stages:
+        # a stage reads a checkpoint in the output dir of another, or below it (curriculum.py's
+        # rlvr/); a checkpoint of no stage of the plan is finished already
+        needs = [stamp(t) for r in reads for t in targets if r == t or r.startswith(t + os.sep)]
+        script = line.split()[1]
+        resume = f" $(if $(wildcard {out}/ckpt.pt),--resume)" if script in RESUMABLE else ""
+        lines += [f"{stamp(out)}: {' '.join(needs)}".rstrip(),
+                  "\t$(PYTHON) $(LAB)/" + line.removeprefix("python ") + resume, "\ttouch $@", ""]
+    lab.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    with open(path, "w") as f:
+        f.write("\n".join(lines))

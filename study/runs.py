@@ -64,6 +64,8 @@ DISTILL_OPTIONS = {"distill_steps": "steps", "distill_format": "format"}
 
 RERUN = []  # the command line of every stage the report rests on, in the order they were needed
 REUSED = []  # the stages found finished with the same settings (trained or evaluated earlier)
+PLAN = []  # with --plan: (command line, output dir, the output dirs it needs) of each stage to run
+COMMANDS = {}  # output dir -> (its command line, the output dirs of the checkpoints it reads)
 
 
 def cli_args(options):
@@ -77,6 +79,18 @@ def rerun(script, options, out):
     line = " ".join(["python", script, *cli_args(options), "--out", out])
     if line not in RERUN:
         RERUN.append(line)
+    reads = [os.path.dirname(options[k]) for k in ("base", "checkpoint", "student") if options.get(k)]
+    COMMANDS[out] = (line, reads)
+
+
+def planned(args, out):
+    """With --plan, record the stage that writes `out` instead of running it: True if recorded."""
+    if not getattr(args, "plan", None):
+        return False
+    line, reads = COMMANDS[out]
+    if all(out != p[1] for p in PLAN):
+        PLAN.append((line, out, reads))
+    return True
 
 
 def overrides_of(args, options):
@@ -139,6 +153,8 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
         print(f"[seed {seed}] reusing {what} in {out}")
         REUSED.append(out)
         return
+    if planned(args, out):
+        return
     resume_from = None
     if saved is not None:
         resume_from = os.path.join(out, "ckpt.pt")
@@ -170,20 +186,20 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     out = os.path.join(os.path.dirname(ckpt), name)
     rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
                       "splits": splits, "samples": other_count, "ood_samples": other_ood}, out)
-    stamp = [os.path.getsize(ckpt), os.path.getmtime(ckpt)]
     metrics_path = os.path.join(out, "metrics.json")
-    if not args.fresh and os.path.exists(metrics_path):
+    if not args.fresh and os.path.exists(metrics_path) and os.path.exists(ckpt):
         metrics = lab.read_json(metrics_path)
         if metrics.get("config") == lab.as_json(dataclasses.asdict(config)) \
-                and metrics.get("checkpoint_stamp") == stamp and metrics.get("code") == lab.code_version("eval"):
+                and metrics.get("checkpoint_stamp") == evaluation.checkpoint_stamp(ckpt) \
+                and metrics.get("code") == lab.code_version("eval"):
             print(f"[seed {seed}] reusing the evaluation in {out}")
             REUSED.append(out)
             return metrics, out
+    if planned(args, out):
+        return None, out
     print(f"[seed {seed}] evaluating -> {out}")
     what = f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/{os.path.basename(os.path.dirname(out))}"
-    metrics = timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
-    metrics["checkpoint_stamp"] = stamp
-    lab.write_json(metrics_path, metrics)
+    timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
     return lab.read_json(metrics_path), out
 
 
@@ -313,19 +329,22 @@ class SeedRuns:
                        "device": self.args.device,
                        **({"mode": "distill-rl", "distill_tasks": student_changes["tasks"],
                            "distill_arm": student_changes["arm"], "distill_steps": student_changes["steps"],
-                           "distill_format": d_overrides.get("format"), "rl_max_level": self.top + 2}
+                           "distill_format": d_overrides.get("format"), "rl_max_level": self.top + 2,
+                           # C5's distill arm is this distillation: RL starts from it
+                           "student": os.path.join(self.all_levels(), "ckpt.pt")}
                           if name == "distill-rl"
                           else {"mode": "select", "selection": name})}
             overrides = rl_overrides(self.args)
             # the RL settings given to reproduce.py, under curriculum.py's names for them
             options.update({opt: getattr(self.args, opt) for opt in RL_OPTIONS})
-            ns = curriculum.parse_args(cli_args(options))
-            d, rl, source = curriculum.configs(ns)
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
                                + ("-" + lab.config_hash(overrides) if overrides else "")
                                + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
             rerun("curriculum.py", options, out)
+            if not os.path.exists(self.base) and planned(self.args, out):  # a base still to train
+                return os.path.join(out, "rlvr")
+            d, rl, source = curriculum.configs(curriculum.parse_args(cli_args(options)))
             # the distillation is C5's distill arm, made with the same settings: trained once
             student = None
             if d is not None and finished_with(self.all_levels(), dataclasses.asdict(d), after=self.base):
@@ -337,7 +356,7 @@ class SeedRuns:
                     os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
                 REUSED.append(out)
-            else:
+            elif not planned(self.args, out):
                 print(f"[seed {self.seed}] curriculum {name} -> {out}")
                 timed(self.timings, f"curriculum {os.path.basename(out)}",
                       lambda: curriculum.run(d, rl, source, out, student=student))

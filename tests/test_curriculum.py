@@ -6,6 +6,7 @@ import os
 import torch
 
 import curriculum
+import lab
 import pretrain
 import rlvr
 from data import World
@@ -76,6 +77,17 @@ def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     assert json.load(open(tmp_path / "run" / "rlvr" / "config.json"))["max_level"] == top + 2
     summary = json.load(open(tmp_path / "run" / "summary.json"))
     assert summary["compute"]["distill_steps"] == 3 and summary["compute"]["rl_steps"] == 2
+    # --student: RL starts from a finished distillation made with these settings, nothing is
+    # distilled again (the study's plan runs C5's distillation once, as its own stage)
+    argv = ["--preset", "tiny", "--base", base, "--rl-steps", "2", "--distill-format", "chunk", "--device", "cpu",
+            "--distill-arm", "all", "--rl-max-level", str(top + 2), "--student", str(tmp_path / "run" / "distill" / "ckpt.pt")]
+    curriculum.main(argv + ["--distill-steps", "3", "--out", str(tmp_path / "again")])
+    assert not (tmp_path / "again" / "distill").exists()
+    assert json.load(open(tmp_path / "again" / "rlvr" / "config.json"))["base"] == str(tmp_path / "run" / "distill" / "ckpt.pt")
+    # a student distilled with other settings is refused before anything is written
+    with pytest.raises(lab.LabError, match="other settings"):
+        curriculum.main(argv + ["--distill-steps", "4", "--out", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused" / "rlvr").exists()
 
 
 def test_edge_selection_runs_and_resumes_its_estimates(tmp_path):

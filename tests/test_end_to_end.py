@@ -1,6 +1,7 @@
 """The tiny preset end to end: pretrain, evaluate, compare, reproduce (no claim is asserted)."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -132,20 +133,36 @@ def claims_part(report):
     return report.split("## Claims")[1].split("## Stage times")[0]
 
 
-def test_the_whole_study_twice_gives_identical_numbers_serial_or_with_jobs(tmp_path):
-    """The same study from scratch in two directories, once serially and once with --jobs 2 (the
-    seeds in two worker processes): the claims, the base model and the rerun lines are identical."""
+def test_the_whole_study_three_times_gives_identical_numbers_serial_with_jobs_or_by_make(tmp_path):
+    """The same study from scratch in three directories: serially, with --jobs 2 (the seeds in two
+    worker processes), and as a plan (--plan) that make runs stage by stage, two at a time, before
+    the study's command writes the report. The claims, the base model and the rerun lines are
+    identical."""
     study = ["--preset", "tiny", "--claims", "C1,C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
              "--n-head", "2"]
-    for name, extra in (("a", []), ("b", ["--jobs", "2"])):
+    for name, extra in (("a", []), ("b", ["--jobs", "2"]), ("c", ["--plan", "plan.mk"])):
         (tmp_path / name).mkdir()
         text = run("reproduce.py", *study, *extra, cwd=tmp_path / name)
-    assert "worker 1: seeds 1" in text
-    a, b = (next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C1-C2-seeds-0-1.md")).read_text()
-            for name in ("a", "b"))
-    assert "### C1:" in a and claims_part(a) == claims_part(b)
+        if name == "b":
+            assert "worker 1: seeds 1" in text
+    # per seed: the base, its evaluation, and the three RL runs (verifier, KL, coin flip), two of
+    # them evaluated; nothing ran yet
+    assert "(14 stages to run)" in text and not (tmp_path / "c" / "runs" / "tiny" / "pretrain").exists()
+    plan = (tmp_path / "c" / "plan.mk").read_text()
+    # a stage needs the stage whose checkpoint it reads (the base is named by the changed model)
+    assert re.search(r"\nruns/tiny/rlvr/seed1-(\w+)-below-top-coin/\.made: runs/tiny/pretrain/seed1-\1/\.made\n", plan)
+    made = subprocess.run(["make", "-j", "2", "-f", "plan.mk", f"PYTHON={sys.executable}"], cwd=tmp_path / "c",
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert made.returncode == 0, made.stderr[-2000:]
+    a, b, c = (next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C1-C2-seeds-0-1.md")).read_text()
+               for name in ("a", "b", "c"))
+    assert "### C1:" in a and claims_part(a) == claims_part(b) == claims_part(c)
     # the stage times are the workers': every stage once, none counted as reused
     assert b.count("| pretrain seed") == 2 and "0 reused" in b
+    # make ran every stage; the study's command found them all finished
+    assert "(all stages reused)" in c
+    # a second plan, once everything is finished, has nothing left to run
+    assert "(0 stages to run)" in run("reproduce.py", *study, "--plan", "again.mk", cwd=tmp_path / "c")
 
 
 def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):

@@ -37,9 +37,12 @@ def test_evaluations_with_other_splits_get_their_own_directory_and_are_not_mixed
     ckpt.write_bytes(b"weights")
     calls = []
 
-    def evaluate(checkpoint, config, out):
+    def evaluate(checkpoint, config, out):  # writes what eval.evaluate writes, as it does
         calls.append(tuple(config.splits))
-        return {"config": json.loads(json.dumps(vars(config))), "code": lab.code_version("eval"), "groups": {}}
+        metrics = {"config": json.loads(json.dumps(vars(config))), "code": lab.code_version("eval"), "groups": {},
+                   "checkpoint_stamp": runs.evaluation.checkpoint_stamp(checkpoint)}
+        lab.write_json(os.path.join(out, "metrics.json"), metrics)
+        return metrics
     monkeypatch.setattr(runs.evaluation, "evaluate", evaluate)
     args = argparse.Namespace(preset="tiny", device=None, fresh=False)
     _, every_split = runs.evaluate_base(args, str(ckpt), 0, [])
