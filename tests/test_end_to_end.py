@@ -73,7 +73,8 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     before = json.load(open(out / "metrics.json"))["groups"]
     text = run("reproduce.py", "--preset", "tiny", "--claims", "all", cwd=tiny_run)
     assert "reusing pretrain seed0" in text
-    # reproduce evaluated again (eval.py leaves no checkpoint stamp): same seed, same numbers
+    # the evaluation eval.py made is the study's own (same settings, same checkpoint): reused
+    assert "reusing the evaluation in runs/tiny/pretrain/seed0/eval-tiny\n" in text
     assert json.load(open(out / "metrics.json"))["groups"] == before
     again = run("reproduce.py", "--preset", "tiny", "--claims", "all", cwd=tiny_run)
     assert "reusing the evaluation" in again
@@ -89,20 +90,16 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
     # the report's rerun commands are exact: each makes the run the study made, same settings
     commands = [line for line in report.splitlines() if line.startswith("python ")]
-    # (the study's distill -> RLVR starts from C5's distilled student; the command trains it anew)
-    student = lambda out: os.path.join(os.path.dirname(json.load(open(tiny_run / out / "rlvr" / "config.json"))["base"]),
-                                       "config.json")
-    for script, marker, config, study_config in (
-            ("distill.py", "--arm known", "config.json", lambda out: os.path.join(out, "config.json")),
-            ("rlvr.py", "--beta", "config.json", lambda out: os.path.join(out, "config.json")),
-            ("curriculum.py", "--mode distill-rl", "distill/config.json", student)):
+    # (the study's distill -> RLVR starts from C5's distilled student, --student in its command)
+    for script, marker, config in (("distill.py", "--arm known", "config.json"), ("rlvr.py", "--beta", "config.json"),
+                                   ("curriculum.py", "--mode distill-rl", os.path.join("rlvr", "config.json"))):
         line = next(c for c in commands if c.startswith(f"python {script}") and marker in c)
         args = line.split()[2:]
         study_out = args[args.index("--out") + 1]
         args[args.index("--out") + 1] = "again"
         run(script, *args, cwd=tiny_run)
         again = json.load(open(tiny_run / "again" / config))
-        assert again == json.load(open(tiny_run / study_config(study_out))), line
+        assert again == json.load(open(tiny_run / study_out / config)), line
         (tiny_run / "again").rename(tiny_run / f"again-{script}")
 
 
