@@ -76,11 +76,11 @@ TAIL_STEPS = 5     # C2 reads the end of a run as the mean of its last 5 logged 
 
 RULES = (
     Rule("C1", "pass@1 rises where RL trains",
-         "change base -> RL in pass@1 on the addition levels RL's data hold (1 to top-1), per problem, "
+         "change base -> RL in pass@1 on every addition level (RL trains on all of them), per problem, "
          "levels weighted equally", ">", 0.0, "problem"),
-    Rule("C1", "pass@n falls just beyond",
+    Rule("C1", "pass@n falls on the hardest level",
          "change base -> RL in pass@n (n = the evaluation's samples) on the hardest addition level, "
-         "which RL's data leave out, per problem", "<", 0.0, "problem"),
+         "which RL trains on too, per problem", "<", 0.0, "problem"),
     Rule("C2", "one format takes over",
          f"share of the most used known format among the beta = 0 run's samples, mean over its last "
          f"{TAIL_STEPS} steps", ">", 0.9, "seed"),
@@ -107,7 +107,7 @@ STATISTIC = (f"the pooled effect over seeds with a 95% hierarchical bootstrap in
 # the negative control of each headline claim, and the rules it is judged by: it must not show the effect
 CONTROLS = {
     "C1": ("RLVR with a coin-flip reward (independent of the output) on the same data, for as many steps",
-           ("pass@1 rises where RL trains", "pass@n falls just beyond")),
+           ("pass@1 rises where RL trains", "pass@n falls on the hardest level")),
     "C2": ("the coin-flip RLVR run of C1's control, read as the beta = 0 run", ("one format takes over",)),
     "C3": ("the base model on the same shifts, judged as the student is", tuple(r.name for r in RULES if r.claim == "C3")),
 }
@@ -210,16 +210,16 @@ def headline_claim(name, statement, judged, control, control_label, intro, effec
 
 def c1_effects(pairs, top_level):
     """pairs {seed: (base eval dir, RL eval dir)} -> (the two rules' effects, levels by key, n)."""
-    pass1, beyond, levels, n = {}, {}, {}, None
+    pass1, hardest, levels, n = {}, {}, {}, None
     for seed, (base_dir, rl_dir) in pairs.items():
         base, rl = load_predictions(base_dir), load_predictions(rl_dir)
         keys = [k for k in base if k in rl]
         n = min(len(d[k]["correct"]) for d in (base, rl) for k in keys)
         p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
-        pass1[seed] = {k: p(rl[k], 1) - p(base[k], 1) for k in keys if base[k]["level"] < top_level}
-        beyond[seed] = {k: p(rl[k], n) - p(base[k], n) for k in keys if base[k]["level"] == top_level}
+        pass1[seed] = {k: p(rl[k], 1) - p(base[k], 1) for k in keys}
+        hardest[seed] = {k: p(rl[k], n) - p(base[k], n) for k in keys if base[k]["level"] == top_level}
         levels.update({k: base[k]["level"] for k in keys})
-    return {"pass@1 rises where RL trains": pass1, "pass@n falls just beyond": beyond}, levels, n
+    return {"pass@1 rises where RL trains": pass1, "pass@n falls on the hardest level": hardest}, levels, n
 
 
 def judge_all(claim, effects, levels=None, names=None):
@@ -227,31 +227,28 @@ def judge_all(claim, effects, levels=None, names=None):
             if r.claim == claim and (names is None or r.name in names)]
 
 
-def claim_c1(pairs, top_level, control, main=None):
-    """pairs, control: {seed: (base eval dir, eval dir of RL whose data stop one level short of
-    the hardest)}, RL by the verifier's reward and by a coin flip; main: the same for an RL run
-    on every level, shown for context (problems lost and gained where RL trains)."""
+def claim_c1(pairs, top_level, control):
+    """pairs, control: {seed: (base eval dir, eval dir of RL on every addition level)}, RL by the
+    verifier's reward and by a coin flip."""
     effects, levels, n = c1_effects(pairs, top_level)
     judged = judge_all("C1", effects, levels)
     c_effects, c_levels, _ = c1_effects(control, top_level)
     judged_control = judge_all("C1", c_effects, c_levels, CONTROLS["C1"][1])
-    intro = [f"RL trains on additions of 1-{top_level - 1} digits, one level short of the hardest, and "
-             f"is evaluated on every level 1-{top_level} ({n} samples per problem). The claim measured "
-             "is narrowing just beyond what RL trains on: pass@1 rises on the levels it trains, pass@n "
-             f"falls on the {top_level}-digit level, which the base could solve and RL's reward never "
-             "reaches. (Where RL does train, the base solves nearly every problem at large n, so there "
-             "pass@n has no room to fall; see the last table.)"]
-    claim = headline_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k just beyond it "
-                           "(capability narrowing)", judged, judged_control, CONTROLS["C1"][0], intro)
+    intro = [f"RL trains on additions of 1-{top_level} digits and is evaluated on every level ({n} samples "
+             "per problem). Narrowing is the pass@k curves crossing where RL trains: pass@1 rises, and "
+             f"pass@n falls on the {top_level}-digit level, the only one the base does not solve at large n "
+             "(on the easier levels the base solves nearly every problem at n samples, so pass@n has no "
+             "room to fall there; see the last table). A model RL merely damaged fails the first rule."]
+    claim = headline_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k on the hardest "
+                           "problems it trains on (capability narrowing)", judged, judged_control,
+                           CONTROLS["C1"][0], intro)
     lost = [row for seed, (b, r) in pairs.items() for row in lost_problems(b, r, seed)]
     formats = collections.Counter(f for row in lost for f in row["formats"])
     claim.lines += ["", f"Problems the base solved at least once and RL never did, all seeds: {len(lost)}; the "
                     "formats of the base's right answers to them: "
                     + (", ".join(f"{f} {c}" for f, c in formats.most_common()) or "none") + "."]
-    if main:
-        claim.lines += ["", "Where RL trains: problems of every level by how often the base and an RL run "
-                        f"on all levels 1-{top_level} solved them (for context, not in the verdict).", ""]
-        claim.lines += transitions_table(main)
+    claim.lines += ["", "Problems of every level by how often the base and RL solved them, all seeds:", ""]
+    claim.lines += transitions_table(pairs)
     return claim
 
 
