@@ -160,7 +160,6 @@ CASES = [
     (rlvr.main, ["--group", "1000000"]),
     (pretrain.main, ["--lr", "1e308"]),
     (reproduce.main, ["--rl-lr", "2"]),
-    (reproduce.main, ["--preset", "tiny", "--difficulty-weights", "addition=1", "--claims", "C1"]),
     (reproduce.main, ["--preset", "tiny", "--tasks", "addition=0.6,modular=0.4", "--claims", "C8"]),
     (reproduce.main, ["--preset", "tiny", "--tasks", "modular=1", "--claims", "C1"]),
     (reproduce.main, ["--preset", "tiny", "--tasks", "addition=0.6,compare=0.4"]),  # 7-digit compare > 160 tokens

@@ -147,7 +147,7 @@ def test_the_whole_study_three_times_gives_identical_numbers_serial_with_jobs_or
     assert "(14 stages to run)" in text and not (tmp_path / "c" / "runs" / "tiny" / "pretrain").exists()
     plan = (tmp_path / "c" / "plan.mk").read_text()
     # a stage needs the stage whose checkpoint it reads (the base is named by the changed model)
-    assert re.search(r"\nruns/tiny/rlvr/seed1-(\w+)-below-top-coin/\.made: runs/tiny/pretrain/seed1-\1/\.made\n", plan)
+    assert re.search(r"\nruns/tiny/rlvr/seed1-(\w+)-random-reward/\.made: runs/tiny/pretrain/seed1-\1/\.made\n", plan)
     made = subprocess.run(["make", "-j", "2", "-f", "plan.mk", f"PYTHON={sys.executable}"], cwd=tmp_path / "c",
                           capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert made.returncode == 0, made.stderr[-2000:]

@@ -70,7 +70,7 @@ def c1_dirs(tmp_path, rl, control):
     return ({s: (b, r) for s, (b, r, _) in out.items()}, {s: (b, c) for s, (b, _, c) in out.items()})
 
 
-def test_c1_holds_when_rl_sharpens_the_trained_level_and_loses_the_one_beyond(tmp_path):
+def test_c1_holds_when_rl_sharpens_the_easy_level_and_loses_hard_problems_the_base_solved(tmp_path):
     pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(30, 3))
     c1 = claim_c1(pairs, 2, control)
     assert c1.verdict == "reproduced" and all(c1.held.values())
@@ -79,7 +79,7 @@ def test_c1_holds_when_rl_sharpens_the_trained_level_and_loses_the_one_beyond(tm
     assert len(rules.lost_problems(*pairs[0])) == 4
 
 
-def test_c1_does_not_hold_when_rl_also_solves_the_level_beyond(tmp_path):
+def test_c1_does_not_hold_when_rl_also_solves_the_hardest_level(tmp_path):
     pairs, control = c1_dirs(tmp_path, rl=(60, 20), control=(30, 3))
     assert claim_c1(pairs, 2, control).verdict == "not reproduced"
 
@@ -87,6 +87,14 @@ def test_c1_does_not_hold_when_rl_also_solves_the_level_beyond(tmp_path):
 def test_c1_fails_when_the_coin_flip_control_narrows_too(tmp_path):
     pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(60, 0))
     assert claim_c1(pairs, 2, control).verdict.startswith("not reproduced: the negative control")
+
+
+def test_a_control_that_only_damages_the_model_does_not_show_narrowing(tmp_path):
+    # the coin flip wrecks the model: pass@n falls on the hardest level, but pass@1 falls too
+    pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(5, 0))
+    c1 = claim_c1(pairs, 2, control)
+    assert c1.verdict == "reproduced"
+    assert "| pass@n falls on the hardest level | < 0 |" in "\n".join(c1.lines)
 
 
 # ---------------------------------------------------------------- C2
