@@ -91,8 +91,9 @@ PRESETS = {
     "tiny": DistillConfig(preset="tiny", problems=200, samples=2, steps=20, batch_size=8,
                           checkpoint_every=10),
     # rows are the base's context: 32 rows of 128 tokens are the 16 x 256 of the other presets
+    "default": DistillConfig(preset="default", batch_size=32),
     "small": DistillConfig(preset="small", batch_size=32),
-    "default": DistillConfig(preset="default"),
+    "large": DistillConfig(preset="large"),
     "gpu": DistillConfig(preset="gpu", problems=8000, steps=300, batch_size=64),
 }
 

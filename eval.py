@@ -71,9 +71,11 @@ class EvalConfig:
 EVAL_PRESETS = {
     "tiny": EvalConfig(preset="tiny", samples=8, ood_samples=4, per_level=4, top_level_problems=4,
                        splits=SPLITS),
+    "default": EvalConfig(preset="default", samples=64, ood_samples=16, per_level=12,
+                          top_level_problems=32, splits=SPLITS),
     "small": EvalConfig(preset="small", samples=64, ood_samples=16, per_level=12,
                         top_level_problems=32, splits=SPLITS),
-    "default": EvalConfig(preset="default", splits=SPLITS),
+    "large": EvalConfig(preset="large", splits=SPLITS),
     "gpu": EvalConfig(preset="gpu", samples=1024, ood_samples=64, per_level=32,
                       top_level_problems=160, splits=SPLITS, batch_rows=4096),
 }

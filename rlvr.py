@@ -143,8 +143,9 @@ PRESETS = {
     "tiny": RLConfig(preset="tiny", steps=6, prompts=8, group=8, max_level=2, log_samples_every=3,
                      checkpoint_every=3),
     # format collapse is complete by step 10-15: 30 short steps keep it (docs/experiments.md, HD1)
+    "default": RLConfig(preset="default", steps=30, prompts=16),
     "small": RLConfig(preset="small", steps=30, prompts=16),
-    "default": RLConfig(preset="default"),
+    "large": RLConfig(preset="large"),
     "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
 }
 
