@@ -45,8 +45,8 @@ def parse_args(argv=None):
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
     p.add_argument("--seeds", help="comma-separated seeds, or `design` (0-9: the seeds tuning may "
-                   "use) or `confirm` (100-109: never tuned on); default: confirm for default/gpu, "
-                   "seed 0 for tiny/small")
+                   "use), `confirm` (110-119: never tuned on) or `cf1` (100-109, run CF1's); default: "
+                   "confirm for default, large and gpu, seed 0 for tiny and small")
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     pretrain.add_world_options(p)
     # the stages' own options that the study passes on, declared (parser, help) by the stages
@@ -88,7 +88,7 @@ def parse_args(argv=None):
     try:
         args.seeds = seeds_of(args.seeds, args.preset)
     except ValueError:
-        p.error(f"--seeds: {args.seeds!r} is not design, confirm or a comma-separated list of integers")
+        p.error(f"--seeds: {args.seeds!r} is not design, confirm, cf1 or a comma-separated list of integers")
     if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
         p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
     if args.jobs is None:

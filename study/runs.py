@@ -17,7 +17,9 @@ from study.rules import C3_TASKS, C5_SPLITS
 
 # Design seeds are the ones tuning may use (the world, the model, the RL settings were tuned on
 # seeds 0-8); confirmation seeds are never used for tuning, and the README's results come from them
-SEED_SETS = {"design": list(range(10)), "confirm": list(range(100, 110))}
+# seeds 100-109 were the confirmation set of run CF1; C1's redesign (HD3) came after reading them,
+# so the confirmation set is now 110-119, and 100-109 stay runnable as `cf1`
+SEED_SETS = {"design": list(range(10)), "confirm": list(range(110, 120)), "cf1": list(range(100, 110))}
 DEFAULT_SEEDS = {"tiny": [0], "small": [0], "default": SEED_SETS["confirm"], "large": SEED_SETS["confirm"],
                  "gpu": SEED_SETS["confirm"]}
 
@@ -36,7 +38,8 @@ def seed_set_name(seeds):
     for name, members in SEED_SETS.items():
         if set(seeds) <= set(members):
             return {"design": "design seeds (tuning may have used them)",
-                    "confirm": "confirmation seeds (never used for tuning)"}[name]
+                    "confirm": "confirmation seeds (never used for tuning)",
+                    "cf1": "CF1's confirmation seeds (read before C1's redesign HD3)"}[name]
     return "seeds of your choosing (neither the design nor the confirmation set)"
 # samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
 # smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
