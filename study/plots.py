@@ -10,7 +10,9 @@ from study.stats import load_predictions
 
 def plot_c1(pairs, path, rl_label="RLVR", control=None):
     """pass@k of base (dashed) and RL (solid) on in-distribution addition, mean over seeds: all
-    levels weighted equally (left, with the coin-flip control dotted) and level by level (right)."""
+    levels weighted equally (left, with the coin-flip control dotted), level by level (middle),
+    and the mechanism (right): on the hardest level, the share of samples that are right in each
+    format, base beside RL, and the problems RL lost by the formats the base solved them in."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,7 +29,7 @@ def plot_c1(pairs, path, rl_label="RLVR", control=None):
     levels = sorted({lvl for _, lvl in curves})
     ks = sorted(next(iter(curves.values()))[0])
     mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4), gridspec_kw={"width_ratios": [1, 1, 0.8]})
     labels = {"base": "base", "RLVR": rl_label, "control": "coin-flip reward (control)"}
     for model, style in (("base", "--"), ("RLVR", "-"), ("control", ":")):
         if (model, levels[0]) not in curves:
@@ -41,10 +43,45 @@ def plot_c1(pairs, path, rl_label="RLVR", control=None):
         a.set(xlabel="k (samples)", ylabel="pass@k", title=title, ylim=(0, 1.02))
         a.set_xscale("log", base=2)
         a.legend(fontsize=8)
+    hardest_formats(pairs, levels[-1], cx, rl_label)
     fig.suptitle(f"C1: in-distribution addition, base vs {rl_label}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def hardest_formats(pairs, level, ax, rl_label):
+    """Bars: per format, the share of the hardest level's samples that are right in it (base,
+    RL), pooled over seeds; and how many problems RL lost that the base solved only in it."""
+    right = {"base": {}, "RLVR": {}}
+    lost_only = {}
+    total = {"base": 0, "RLVR": 0}
+    for base_dir, rl_dir in pairs.values():
+        recs = {"base": load_predictions(base_dir), "RLVR": load_predictions(rl_dir)}
+        for model, rs in recs.items():
+            for r in rs.values():
+                if r["level"] != level:
+                    continue
+                total[model] += len(r["correct"])
+                for fmt, ok in zip(r["format"], r["correct"]):
+                    if ok:
+                        right[model][fmt] = right[model].get(fmt, 0) + 1
+        for key, b in recs["base"].items():
+            post = recs["RLVR"].get(key)
+            if b["level"] == level and post and any(b["correct"]) and not any(post["correct"]):
+                solved_in = {f for f, ok in zip(b["format"], b["correct"]) if ok}
+                name = solved_in.pop() if len(solved_in) == 1 else "several"
+                lost_only[name] = lost_only.get(name, 0) + 1
+    formats = sorted(set(right["base"]) | set(right["RLVR"]))
+    x = np.arange(len(formats))
+    for i, (model, label) in enumerate((("base", "base"), ("RLVR", rl_label))):
+        ax.bar(x + (i - 0.5) * 0.4, [right[model].get(f, 0) / max(total[model], 1) for f in formats], 0.4, label=label)
+    ax.set_xticks(x, [f"{f}\n(lost: {lost_only.get(f, 0)})" for f in formats])
+    ax.set(ylabel="share of samples right, in this format",
+           title=f"{level} digits: right answers by format\n(lost: problems RL lost that the base solved only in it;"
+                 f" {lost_only.get('several', 0)} in several)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
 
 
 def plot_rl_steps(runs, control, beta, path):
