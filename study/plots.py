@@ -65,11 +65,11 @@ def hardest_formats(pairs, level, ax, rl_label):
                 total[model] += len(r["correct"])
                 for fmt, ok in zip(r["format"], r["correct"]):
                     if ok:
-                        right[model][fmt] = right[model].get(fmt, 0) + 1
+                        right[model][fmt or "unknown"] = right[model].get(fmt or "unknown", 0) + 1
         for key, b in recs["base"].items():
             post = recs["RLVR"].get(key)
             if b["level"] == level and post and any(b["correct"]) and not any(post["correct"]):
-                solved_in = {f for f, ok in zip(b["format"], b["correct"]) if ok}
+                solved_in = {f or "unknown" for f, ok in zip(b["format"], b["correct"]) if ok}
                 name = solved_in.pop() if len(solved_in) == 1 else "several"
                 lost_only[name] = lost_only.get(name, 0) + 1
     formats = sorted(set(right["base"]) | set(right["RLVR"]))
