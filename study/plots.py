@@ -5,6 +5,7 @@ import numpy as np
 
 from data.world import World
 from eval import ks_for, pass_at_k
+from study.rules import lost_problems
 from study.stats import load_predictions
 
 
@@ -66,10 +67,9 @@ def hardest_formats(pairs, level, ax, rl_label):
                 for fmt, ok in zip(r["format"], r["correct"]):
                     if ok:
                         right[model][fmt or "unknown"] = right[model].get(fmt or "unknown", 0) + 1
-        for key, b in recs["base"].items():
-            post = recs["RLVR"].get(key)
-            if b["level"] == level and post and any(b["correct"]) and not any(post["correct"]):
-                solved_in = {f or "unknown" for f, ok in zip(b["format"], b["correct"]) if ok}
+        for row in lost_problems(base_dir, rl_dir):
+            if row["level"] == level:
+                solved_in = {f or "unknown" for f in row["formats"]}
                 name = solved_in.pop() if len(solved_in) == 1 else "several"
                 lost_only[name] = lost_only.get(name, 0) + 1
     formats = sorted(set(right["base"]) | set(right["RLVR"]))
