@@ -448,8 +448,8 @@ def training_loop(step, steps, train_step, checkpoint, ckpt_path, log, checkpoin
             bar.total = last()
             if step % checkpoint_every == 0 and step < last():
                 checkpoint(finished=False)  # a killed run resumes from here
-            if postfix:
-                bar.set_postfix(postfix(record))
+            if postfix:  # shown at the bar's next redraw (at most every 2 s), not redrawn now:
+                bar.set_postfix(postfix(record), refresh=False)  # a notebook keeps every redraw
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()

@@ -198,7 +198,7 @@ def attention_bias(allowed, dtype):
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, float("-inf"))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, generator=None,
            use_cache=True):
     """Generate a completion for each prompt (a list of token-id lists), in one batch.
@@ -225,13 +225,15 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     idx = torch.full((B, P), pad_id, dtype=torch.long, device=device)
     for r, p in enumerate(prompts):
         idx[r, P - len(p):] = torch.tensor(p, dtype=torch.long)
-    arange = torch.arange(P, device=device)
-    positions = (arange[None] - pad[:, None]).clamp(min=0)                         # (B, P)
-    key_valid = arange[None] >= pad[:, None]                                        # (B, P)
+    dtype = model.wte.weight.dtype
+    arange = torch.arange(P + max_new_tokens, device=device)
+    positions = (arange[None, :P] - pad[:, None]).clamp(min=0)                     # (B, P)
+    key_valid = arange[None] >= pad[:, None]               # (B, P + max_new_tokens): not a pad
+    key_bias = attention_bias(key_valid, dtype)[:, None, None]  # built once, sliced at each step
+    key_valid = key_valid[:, :P]
     causal = torch.tril(torch.ones(P, P, dtype=torch.bool, device=device))
     # a pad query attends to itself only, so no attention row is empty (an empty row gives NaN)
     prefill_mask = (causal & key_valid[:, None, :]) | torch.eye(P, dtype=torch.bool, device=device)
-    dtype = model.wte.weight.dtype
     rows = torch.arange(B, device=device)       # original index of each row still in the batch
     running = torch.ones(B, dtype=torch.bool, device=device)  # rows in the batch not yet at EOS
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
@@ -260,12 +262,11 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
         running &= ~at_eos & (budget[rows] > t + 1)  # a row at its own budget stops, unfinished
         if not running.any() or t == max_new_tokens - 1:
             break
-        key_valid = torch.cat([key_valid, torch.ones(len(rows), 1, dtype=torch.bool, device=device)], 1)
         # Finished rows stay in the batch (their tokens are ignored) until a quarter of it is
         # done: copying the cache to drop rows costs more than a few wasted rows
         if running.sum() <= 0.75 * len(rows):
             keep = running
-            rows, token, next_pos, key_valid = rows[keep], token[keep], next_pos[keep], key_valid[keep]
+            rows, token, next_pos, key_bias = rows[keep], token[keep], next_pos[keep], key_bias[keep]
             running = running[keep]
             if use_cache:
                 cache.keep_rows(keep)
@@ -273,13 +274,13 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
                 seq = seq[keep]
         if use_cache:
             logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
-                              attn_mask=attention_bias(key_valid[:, None, None, :], dtype))
+                              attn_mask=key_bias[..., :P + t + 1])
         else:  # naive: re-encode everything generated so far
             seq = torch.cat([seq, token[:, None]], 1)
             T = seq.size(1)
             full_pos = torch.cat([positions[rows], next_pos[:, None] - torch.arange(T - P - 1, -1, -1, device=device)], 1)
             causal_t = torch.tril(torch.ones(T, T, dtype=torch.bool, device=device))
-            mask = (causal_t & key_valid[:, None, :]) | torch.eye(T, dtype=torch.bool, device=device)
+            mask = (causal_t & (key_bias[:, 0, 0, :T] == 0)[:, None, :]) | torch.eye(T, dtype=torch.bool, device=device)
             logits, _ = model(seq, positions=full_pos, attn_mask=attention_bias(mask[:, None], dtype))
         logits = logits[:, -1]
         next_pos = next_pos + 1

@@ -101,7 +101,7 @@ def claim_sections(found):
     lines += [""] + rules_table(found)
     for c in found:
         lines += [f"### {c.name}: {c.statement}", "", f"Verdict: **{c.verdict}** "
-                  f"(every rule on the predicted side on {sum(c.held.values())} of {len(c.held)} seeds).",
+                  f"(seeds on which every rule's estimate is on the predicted side: {sum(c.held.values())} of {len(c.held)}).",
                   "", *c.lines, ""]
         lines += [f"![{c.name}]({p})" for p in c.plots] + ([""] if c.plots else [])
     return lines

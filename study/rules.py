@@ -179,19 +179,25 @@ def rule_lines(judged, control, control_label):
     by_name = {j.rule.name: j for j in control}
     lines = ["| rule | predicted | pooled (95% interval) | seeds on the predicted side | sign test p | "
              "held | control: pooled | control held |", "|---|---|---|---|---|---|---|---|"]
+    n = len(judged[0].per_seed)
+
+    def held(j):  # with too few seeds for the sign test, a rule is read from its interval alone
+        if n < MIN_SEEDS:
+            return ("**yes**" if j.interval_held else "no") + " (interval only)"
+        return "**yes**" if j.held else "no"
     for j in judged:
         c = by_name.get(j.rule.name)
-        n = len(j.per_seed)
         lines.append(f"| {j.rule.name} | {j.rule.direction} {j.rule.threshold:g} | {fmt_est(*j.pooled)} | "
-                     f"{j.agreeing} of {n} | {j.p:.3f} | {'**yes**' if j.held else 'no'} | "
-                     + (f"{fmt_est(*c.pooled)} | {'**yes**' if c.held else 'no'} |" if c else "(not judged) | |"))
+                     f"{j.agreeing} of {n} | {j.p:.3f} | {held(j)} | "
+                     + (f"{fmt_est(*c.pooled)} | {held(c)} |" if c else "(not judged) | |"))
     seeds = list(judged[0].per_seed)
     lines += ["", f"Control: {control_label}. Each seed's estimate, with its 95% interval where it is a mean over problems (problems resampled):", "",
               "| seed | " + " | ".join(j.rule.name for j in judged) + " |", "|---" * (len(judged) + 1) + "|"]
     for s in seeds:
         lines.append(f"| {s} | " + " | ".join(fmt_est(*j.per_seed[s]) + ("" if j.rule.beyond(j.per_seed[s][0]) else " ✗")
                                                 for j in judged) + " |")
-    lines += ["", "✗: this seed's estimate is not on the predicted side."]
+    if any(not j.rule.beyond(j.per_seed[s][0]) for j in judged for s in seeds):
+        lines += ["", "✗: this seed's estimate is not on the predicted side."]
     return lines
 
 

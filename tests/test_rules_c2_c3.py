@@ -36,6 +36,21 @@ def test_a_control_that_shows_the_effect_makes_the_claim_fail():
     assert rules.headline_verdict([judge(rule, {0: rising[0]})], []) == "indicative (1 seed): held"
 
 
+
+def test_the_rules_table_reads_a_run_with_too_few_seeds_from_its_intervals():
+    rule = rule_named("C1", "pass@1 rises where RL trains")
+    keys = [f"p{i}" for i in range(20)]
+    rising = {k: 0.2 + 0.01 * (i % 5) for i, k in enumerate(keys)}
+    noisy = {k: (0.6 if i % 2 else -0.5) for i, k in enumerate(keys)}  # mean above 0, interval across it
+    one = rules.rule_lines([judge(rule, {0: rising})], [], "none")
+    assert "| **yes** (interval only) |" in one[2] and not any("✗" in line for line in one)
+    lines = rules.rule_lines([judge(rule, {0: noisy})], [judge(rule, {0: rising})], "a control")
+    assert lines[2].count("(interval only)") == 2 and "| no (interval only) |" in lines[2]
+    assert lines[2].endswith("| **yes** (interval only) |")  # the control, read the same way
+    falling = {k: -v for k, v in rising.items()}
+    many = rules.rule_lines([judge(rule, {s: (rising if s else falling) for s in SEEDS})], [], "none")
+    assert "interval only" not in many[2] and many[-1].startswith("✗")  # seed 0 is on the wrong side
+
 def test_every_headline_claim_has_rules_and_a_control():
     for claim in rules.HEADLINE:
         names = {r.name for r in rules.RULES if r.claim == claim}
