@@ -3,12 +3,11 @@
 Each `claim_*` function reads the runs of every seed and returns a `Claim`: its verdict, its
 effect sizes with 95% intervals, on how many seeds it held, and the lines of its report section.
 
-The three headline claims (C1-C3) are judged by the pre-registered rules of the table `RULES`:
-per rule a metric, the side of a threshold the claim predicts and the threshold, one statistic
-for all (`STATISTIC`: a hierarchical bootstrap over seeds and problems and a sign test over
-seeds), and a negative control per claim (`CONTROLS`) that must not show the effect. C4-C9 keep
-their per-seed rules (`OTHER_RULES`): *reproduced* when a claim held on every seed, *mixed* on at
-least two but not all, *not reproduced* otherwise.
+Every claim is judged by the pre-registered rules of the table `RULES`: per rule a metric, the
+side of a threshold the claim predicts and the threshold, one statistic for all (`STATISTIC`: a
+hierarchical bootstrap over seeds and problems and a sign test over seeds). The three headline
+claims (C1-C3) also have a negative control each (`CONTROLS`) that must not show the effect;
+C4-C9, the extended study, have none yet, and each section names what its rules cannot tell.
 """
 import collections
 from dataclasses import dataclass, field
@@ -16,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
-from eval import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
-from study.stats import (arm_changes, arm_levels, by_level, fmt_ci, hierarchical_bootstrap,
-                         load_predictions, paired_bootstrap, sample_count, sign_test, stratified_bootstrap)
+from eval import bin_labels, pass_at_k, transition_matrix, update_sparsity
+from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions,
+                         sample_count, sign_test, stratified_bootstrap)
 
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 HEADLINE = ("C1", "C2", "C3")  # the headline study: `python reproduce.py` runs these
@@ -72,6 +71,7 @@ class Rule:
 
 ALPHA = 0.05       # the sign test's level
 MIN_SEEDS = 5      # with fewer seeds a sign test cannot reach ALPHA (4 of 4: p = 0.0625): indicative only
+C4_MARGIN = 0.02   # C4: "does not raise pass@n" means a rise below this margin
 TAIL_STEPS = 5     # C2 reads the end of a run as the mean of its last 5 logged steps
 
 RULES = (
@@ -99,6 +99,58 @@ RULES = (
          "the same ratio on the format split (perturbed prompts, three kinds at strengths 1-3)", "<", 0.5, "problem"),
     Rule("C3", "fluent when wrong",
          "share of the wrong answers on the shifted splits that are well-formed chains", ">", 0.5, "seed"),
+    # ---- C4-C9: the extended study, on the same statistic; no negative control (yet) ----
+    Rule("C4", "new knowledge raises capability",
+         "change base -> the student taught additions one and two digits longer than pretraining, in "
+         "pass@n on those longer additions (the length split), per problem, levels weighted equally",
+         ">", 0.0, "problem"),
+    Rule("C4", "patterns-only distillation raises pass@1",
+         "change base -> the student taught one format on the pretrained levels, pass@1 on "
+         "in-distribution addition, per problem, levels weighted equally", ">", 0.0, "problem"),
+    Rule("C4", "patterns-only distillation does not raise pass@n",
+         "the same change in pass@n: it must stay below a margin of 0.02 (an interval that is too wide "
+         "to exclude a rise fails)", "<", C4_MARGIN, "problem"),
+    Rule("C4", "self-distillation raises pass@1",
+         "change base -> the student of the base's own verified samples, pass@1 on in-distribution "
+         "addition, per problem, levels weighted equally", ">", 0.0, "problem"),
+    Rule("C4", "self-distillation does not raise pass@n",
+         "the same change in pass@n, below the margin of 0.02", "<", C4_MARGIN, "problem"),
+    Rule("C5", "distill -> RLVR beats distillation alone",
+         "change distillation -> distillation then RLVR, pass@1 on addition of every level the "
+         "teacher knows (in distribution and the two longer ones), per problem, levels weighted equally",
+         ">", 0.0, "problem"),
+    Rule("C5", "distill -> RLVR beats RLVR alone",
+         "change RLVR -> distillation then RLVR, the same pass@1", ">", 0.0, "problem"),
+    Rule("C6", "edge-of-competence data beats uniform data",
+         "change RLVR on uniform data -> RLVR on edge-of-competence data (the same steps), pass@1 on "
+         "in-distribution addition, per problem, levels weighted equally", ">", 0.0, "problem"),
+    Rule("C6", "edge-of-competence data beats easy data",
+         "change RLVR on easy data -> RLVR on edge data, the same pass@1", ">", 0.0, "problem"),
+    Rule("C6", "too-hard data gives no learning signal",
+         "share of the hard arm's groups in which every sample got the same reward, mean over its steps",
+         ">", 0.9, "seed"),
+    Rule("C7", "RL shortens chains",
+         "mean completion length (tokens), last 10 RL steps minus the first 10", "<", 0.0, "seed"),
+    Rule("C7", "the RL update is sparser than SFT's",
+         "share of parameter entries changed at all in bf16, RL minus the self-distillation student "
+         "of as many steps", "<", 0.0, "seed"),
+    Rule("C8", "distillation raises accuracy",
+         "change base -> self-distilled student in pass@1 on the C8 task's in-distribution problems, "
+         "per problem, levels weighted equally", ">", 0.0, "problem"),
+    Rule("C8", "distillation's right answers are more often hollow",
+         "share of right answers written as chains with a wrong, missing or extra step, student minus "
+         "base", ">", 0.0, "seed"),
+    Rule("C8", "RLVR tightens step coherence",
+         "step correctness of the chains (share of required steps written right), RLVR minus base "
+         "(an arm that writes no chains has none, and fails)", ">", 0.0, "seed"),
+    Rule("C9", "one problem recovers half the gain",
+         "per problem, the one-problem run's change in pass@1 (base -> run) minus half of full RLVR's, "
+         "in-distribution addition, levels weighted equally", ">", 0.0, "problem"),
+    Rule("C9", "a coin-flip reward recovers half the gain",
+         "the same for the run rewarded by a coin flip", ">", 0.0, "problem"),
+    Rule("C9", "full RLVR raises pass@1",
+         "change base -> full RLVR in pass@1 on in-distribution addition, per problem (without a gain "
+         "there is nothing to recover)", ">", 0.0, "problem"),
 )
 STATISTIC = (f"the pooled effect over seeds with a 95% hierarchical bootstrap interval (seeds resampled, "
              f"then problems, a problem shared by seeds resampled jointly); a rule holds when the whole "
@@ -110,15 +162,6 @@ CONTROLS = {
            ("pass@1 rises where RL trains", "pass@n falls on the hardest level")),
     "C2": ("the coin-flip RLVR run of C1's control, read as the beta = 0 run", ("one format takes over",)),
     "C3": ("the base model on the same shifts, judged as the student is", tuple(r.name for r in RULES if r.claim == "C3")),
-}
-# the rules of C4-C9 (per seed, verdict by the count of seeds; not yet on the pooled statistic)
-OTHER_RULES = {
-    "C4": "new-knowledge arm: pass@n on the lengths it was taught rises (interval above 0); known and self arms: pass@1 rises, pass@n does not",
-    "C5": "distill -> RLVR reaches a higher pass@1 on the longer additions than distillation alone and RLVR alone",
-    "C6": "the edge-of-competence arm gains more pass@1 than the easy and hard arms",
-    "C7": "RLVR changes a smaller share of weights than self-distillation",
-    "C8": "step correctness among right answers falls under RLVR on a task where a wrong step can reach the right answer",
-    "C9": "a spurious reward (coin flip, format) or one problem recovers much of the full reward's pass@1 gain",
 }
 
 
@@ -431,138 +474,9 @@ def shift_curve(evals, world_top):
     return {k: tuple(np.mean(curve[k], axis=0)) for k in order if k in curve}
 
 
-# ---------------------------------------------------------------- C4: when distillation adds capability
-
-def claim_c4(arms, top_level):
-    """arms: {seed: {"base": eval dir, "new": eval dir, "known": eval dir, "self": eval dir}}.
-    New knowledge is judged on the length split (the levels the new arm was taught), the other
-    arms on the in-distribution addition problems."""
-    held, rows = {}, []
-    pooled = {"new": ([], []), "known": ([], []), "self": ([], [])}
-    n_of = {}
-    for seed, dirs in arms.items():
-        ok = True
-        # the new arm on the trained lengths: shown (what it forgot), not part of the rule
-        for arm, split in (("new", "length"), ("known", "id"), ("self", "id"), ("new", "id")):
-            base, post = load_predictions(dirs["base"], split), load_predictions(dirs[arm], split)
-            keys = [k for k in base if k in post]
-            n = min(len(base[k]["correct"]) for k in keys)
-            p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
-            d1 = by_level(keys, base, [p(post[k], 1) - p(base[k], 1) for k in keys])
-            dn = by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys])
-            m1, ci1 = stratified_bootstrap(d1)
-            mn, cin = stratified_bootstrap(dn)
-            if (arm, split) == ("new", "id"):
-                rows.append(f"| {seed} | new | id addition | {len(keys)} | {fmt_ci(m1, ci1)} | "
-                            f"pass@{n} {fmt_ci(mn, cin)} | (not in the rule) |")
-                continue
-            n_of[arm] = n
-            pooled[arm][0].extend(d1), pooled[arm][1].extend(dn)
-            if arm == "new":
-                arm_ok = cin[0] > 0            # capability rises where the new knowledge is needed
-            else:
-                arm_ok = ci1[0] > 0 and cin[0] <= 0  # accuracy rises, capability does not
-            ok = ok and arm_ok
-            rows.append(f"| {seed} | {arm} | {split} addition | {len(keys)} | {fmt_ci(m1, ci1)} | "
-                        f"pass@{n} {fmt_ci(mn, cin)} | {'yes' if arm_ok else 'no'} |")
-        held[seed] = bool(ok)
-    summary = []
-    for arm in pooled:
-        m1, ci1 = stratified_bootstrap(pooled[arm][0])
-        mn, cin = stratified_bootstrap(pooled[arm][1])
-        summary.append(f"| {arm} | {fmt_ci(m1, ci1)} | pass@{n_of[arm]} {fmt_ci(mn, cin)} |")
-    lines = ["Three students, each distilled from the same base for the same number of steps: "
-             "*new* (oracle traces for additions one and two digits longer than pretraining), "
-             "*known* (oracle traces in one format for the pretrained levels below the hardest, "
-             "which the base already solves: patterns without new knowledge) and *self* (the "
-             "base's own verified samples, rejection-sampling fine-tuning). Held on a seed when "
-             "the new arm's pass@n on the longer additions rises (interval above 0), and the known and self "
-             "arms raise in-distribution pass@1 (interval above 0) without raising pass@n "
-             "(interval reaches 0 or below). Levels weigh equally. The new arm's change on the "
-             "trained lengths is shown too: traces for the longer additions alone make it forget "
-             "the shorter ones (C5's student learns both).", "",
-             "| arm | change in pass@1, all seeds | change in pass@n |", "|---|---|---|", *summary, "",
-             "| seed | arm | problems | count | change in pass@1 | change in capability | as claimed |",
-             "|---|---|---|---|---|---|---|", *rows]
-    m, ci = stratified_bootstrap(pooled["new"][1])
-    return Claim("C4", "Distillation raises capability only when the teacher brings new knowledge; "
-                 "patterns-only and self-distillation behave like RLVR", held,
-                 f"new-knowledge arm, pass@{n_of['new']} on longer additions {fmt_ci(m, ci)}", lines)
-
-
-# ---------------------------------------------------------------- C5, C6: curricula
+# ---------------------------------------------------------------- C4-C9: what their rules read
 
 C5_SPLITS = ("id", "length")  # the trained lengths and the two longer ones the teacher brings
-
-
-def claim_c5(arms, compute, top_level):
-    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
-    C5_SPLITS with the same samples; compute: {arm: description of its compute}."""
-    held, rows, pooled = {}, [], ([], [])
-    mean_of = lambda means: float(np.mean(means)) if means else float("nan")
-    for seed, dirs in arms.items():
-        n = sample_count(*dirs.values(), splits=C5_SPLITS)
-        vals = {a: arm_levels(d, n, C5_SPLITS) for a, d in dirs.items()}
-        best = max(vals, key=lambda a: vals[a][0][0])
-        d1, dn, n = arm_changes(dirs["distill"], dirs["distill -> RLVR"], n, C5_SPLITS)
-        pooled[0].extend(d1), pooled[1].extend(dn)
-        m, ci = stratified_bootstrap(dn)
-        held[seed] = bool(best == "distill -> RLVR" and ci[1] >= 0)
-        for a, ((p1, ci1), (pn, cin), n, per_level) in vals.items():
-            short = mean_of([v for level, v in per_level.items() if level <= top_level])
-            long_ = mean_of([v for level, v in per_level.items() if level > top_level])
-            rows.append(f"| {seed} | {a} | {p1:.3f} [{ci1[0]:.3f}, {ci1[1]:.3f}] | "
-                        f"{pn:.3f} [{cin[0]:.3f}, {cin[1]:.3f}] | {short:.3f} | {long_:.3f} | "
-                        f"{compute.get(a, '-')} |")
-        rows.append(f"| {seed} | distill -> RLVR minus distill, pass@{n} | | {fmt_ci(m, ci)} | | | |")
-    lines = [f"The four arms on addition of 1 to {top_level + 2} digits (levels weighted equally): "
-             f"the trained lengths, and the two longer ones ({top_level + 1}-{top_level + 2} "
-             "digits) that only the teacher knows. The distilled student learns oracle traces "
-             f"for 1-{top_level + 2} digits (and modular arithmetic, so that it forgets nothing); "
-             f"both RL arms train on 1-{top_level + 2} digits, where RL alone never sees a reward "
-             "on the longer problems and RL after distillation does. Compute is counted in "
-             "optimizer steps and sampled completions. Held on a seed when distill -> RLVR has the "
-             "highest pass@1 of the four and its pass@n is not below distillation's (the interval "
-             "of the difference reaches 0 or above).", "",
-             f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "
-             f"{top_level + 1}-{top_level + 2} digits | compute |", "|---|---|---|---|---|---|---|", *rows]
-    (m1, ci1), (mn, cin) = stratified_bootstrap(pooled[0]), stratified_bootstrap(pooled[1])
-    return Claim("C5", "Distillation then RLVR beats either alone", held,
-                 f"distill -> RLVR minus distill: pass@1 {fmt_ci(m1, ci1)}, pass@{n} {fmt_ci(mn, cin)}", lines)
-
-
-def claim_c6(arms, steps):
-    """arms: {seed: {selection: (base eval dir, arm eval dir, RL metrics)}}; steps: RL steps."""
-    held, rows, edge_minus_uniform = {}, [], []
-    for seed, sel in arms.items():
-        gains = {}
-        n = sample_count(*(d for _, d, _ in sel.values()))
-        for name, (base_dir, arm_dir, metrics) in sel.items():
-            d1, dn, n = arm_changes(base_dir, arm_dir, n)
-            g1, ci1 = stratified_bootstrap(d1)
-            gn, cin = stratified_bootstrap(dn)
-            zero = float(np.mean([m["zero_variance_groups"] for m in metrics]))
-            gains[name] = (g1 / steps, zero, g1)
-            rows.append(f"| {seed} | {name} | {zero:.2f} | {np.mean([m['reward'] for m in metrics]):.2f} | "
-                        f"{fmt_ci(g1, ci1)} | pass@{n} {fmt_ci(gn, cin)} | {g1 / steps * 1000:+.2f} |")
-        hard_ok = gains["hard"][1] >= 0.9 and gains["hard"][2] <= 0.5 * max(gains["uniform"][2], 0)
-        edge_ok = max(gains, key=lambda k: gains[k][0]) == "edge"
-        held[seed] = bool(hard_ok and edge_ok)
-        edge_minus_uniform.append(gains["edge"][2] - gains["uniform"][2])
-    lines = ["RLVR from the same base on four kinds of data, the same number of steps each: "
-             "uniform (every trained level), easy (1-2 digits), hard (7-8 digits, never trained) "
-             "and edge (problems the model solves sometimes, estimated from its own group "
-             "samples). Held on a seed when the hard arm has at least 90% zero-variance groups and "
-             "at most half the uniform arm's pass@1 gain, and the edge arm has the largest gain "
-             "per step.", "",
-             "| seed | data | zero-variance groups | reward | change in pass@1 | change in pass@n | "
-             "pass@1 gain per 1000 steps |", "|---|---|---|---|---|---|---|", *rows]
-    return Claim("C6", "RLVR on too-hard data learns nothing; edge-of-competence data helps most",
-                 held, "edge minus uniform, pass@1 gain by seed: "
-                 + ", ".join(f"{v:+.3f}" for v in edge_minus_uniform), lines)
-
-
-# ---------------------------------------------------------------- C7: chain length and sparsity
 
 def update_share(before, after):
     """Share of parameter entries changed from checkpoint `before` to `after`: by more than 1e-5
@@ -572,41 +486,6 @@ def update_share(before, after):
     share = update_sparsity(load(before), load(after), thresholds=(1e-5,))
     return {"fp32": share["1e-05"], "bf16": share["bf16"]}
 
-
-def claim_c7(runs, window=10):
-    """runs: {seed: (RL metrics, base checkpoint, RL checkpoint, SFT checkpoint of the same
-    number of steps)}."""
-    held, table = {}, ["| seed | length, first steps -> last steps | change | same, within the winning format | "
-                       "params changed, RL (fp32 > 1e-5 / bf16) | same, SFT | held |", "|---|---|---|---|---|---|---|"]
-    changes = []
-    for seed, (metrics, base_ckpt, rl_ckpt, sft_ckpt) in runs.items():
-        first = np.mean([m["length"] for m in metrics[:window]])
-        last = np.mean([m["length"] for m in metrics[-window:]])
-        winner = max(metrics[-1]["formats"].items(), key=lambda kv: kv[1])[0]
-        within = lambda ms: np.mean([m["length_by_format"][winner] for m in ms
-                                     if winner in m.get("length_by_format", {})] or [float("nan")])
-        rl_share, sft_share = update_share(base_ckpt, rl_ckpt), update_share(base_ckpt, sft_ckpt)
-        shorter = last < first
-        sparser = rl_share["bf16"] < sft_share["bf16"]
-        held[seed] = bool(shorter and sparser)
-        changes.append([last - first])
-        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {last - first:+.1f} | {winner}: "
-                     f"{within(metrics[:window]):.1f} -> {within(metrics[-window:]):.1f} | "
-                     f"{rl_share['fp32']:.3f} / {rl_share['bf16']:.3f} | {sft_share['fp32']:.3f} / "
-                     f"{sft_share['bf16']:.3f} | {'yes' if held[seed] else 'no'} |")
-    c, ci = paired_bootstrap(changes)
-    lines = [f"Mean completion length (tokens) over the first and the last {window} RL steps (all "
-             "samples, and the samples of the format that won), and the share of parameter entries "
-             "the update changed: by more than 1e-5 in fp32, and at all once rounded to bf16. The "
-             "SFT run is the self-distillation student (the base's own verified samples), trained "
-             "for as many steps as RL. Held on a seed when chains got shorter and the RL update "
-             "changed fewer bf16 entries than SFT.", ""] + table
-    return Claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's", held,
-                 f"length change {c:+.1f} tokens (seeds {min(x[0] for x in changes):+.1f} to "
-                 f"{max(x[0] for x in changes):+.1f})", lines)
-
-
-# ---------------------------------------------------------------- C8: right answers, wrong steps
 
 # the tasks where a chain with a wrong step can still end on the right answer, in order of
 # preference; C8 is asked on the first one the world has
@@ -645,49 +524,6 @@ def chain_quality(eval_dir, task="addition"):
             "chain_share": n / max(samples, 1), "all_accuracy": right_answers / max(samples, 1)}
 
 
-def claim_c8(arms, addition_arms=None, task="chain"):
-    """arms: {seed: {"base", "RLVR", "distill": eval dirs}}, the RLVR and distill arms trained on
-    `task` (one of C8_TASKS); addition_arms: the same for the study's addition arms (shown, not
-    judged)."""
-    held, rows = {}, []
-    quality_rows = lambda seed, q: [f"| {seed} | {arm} | {v['chain_share']:.2f} | {v['all_accuracy']:.3f} | {v['chains']} | "
-                                    f"{v['accuracy']:.3f} | {v['hollow']:.4f} | {v['step_correctness']:.3f} |"
-                                    for arm, v in q.items()]
-    table = ["| seed | arm | share of samples written as chains | accuracy, all samples | chains | "
-             "accuracy of chains | hollow share of correct chains | step correctness |",
-             "|---|---|---|---|---|---|---|---|"]
-    for seed, dirs in arms.items():
-        q = {arm: chain_quality(d, task) for arm, d in dirs.items()}
-        b, rl, d = q["base"], q["RLVR"], q["distill"]
-        # distillation buys accuracy with hollow chains; RLVR tightens step coherence
-        held[seed] = bool(d["accuracy"] > b["accuracy"] and d["hollow"] > b["hollow"]
-                          and rl["step_correctness"] > b["step_correctness"])
-        rows += quality_rows(seed, q)
-    lines = [f"Measured on {C8_TASKS[task]} (in addition a wrong "
-             "step almost always makes a wrong answer: see the second table). *Hollow*: a correct "
-             "final answer whose chain has a wrong, missing or extra step. Arms: the base; RLVR on "
-             f"the {task} task; distillation of the base's own samples on that task, kept when "
-             "the answer is right (the verifier checks answers, not steps, so hollow chains are "
-             "kept). Held on a seed when the distilled model is more accurate than the base with "
-             "a larger hollow share, and RLVR has a higher step correctness than the base (an arm "
-             "that stopped writing chains has none: nan).", "",
-             *table, *rows]
-    if addition_arms:
-        extra = []
-        for seed, dirs in addition_arms.items():
-            extra += quality_rows(seed, {arm: chain_quality(d) for arm, d in dirs.items()})
-        lines += ["", "In-distribution addition, the study's arms (RLVR: the main run; distill: the "
-                  "oracle-taught student of C3), shown and not judged:", "", *table, *extra]
-    first = next(iter(arms))
-    q = {arm: chain_quality(d, task) for arm, d in arms[first].items()}
-    return Claim("C8", "Distillation can raise accuracy while step quality falls; RLVR tightens "
-                 "step coherence", held,
-                 f"{task} task, hollow share of correct answers, seed {first}: "
-                 + ", ".join(f"{a} {v['hollow']:.3f}" for a, v in q.items()), lines)
-
-
-# ---------------------------------------------------------------- C9: eliciting what the base can do
-
 def what_it_writes(eval_dir):
     """In-distribution addition, every sample: the share that is well formed, step correctness of
     the chains, the most common final answer and its share, and one fixed problem's first sample
@@ -710,37 +546,213 @@ def one_line(text):
     return "`" + text.strip().replace("\n", " / ").replace("`", "'") + "`"
 
 
+# ---------------------------------------------------------------- C4-C9: the extended study
+
+def pass_changes(pairs, k, splits=("id",), task="addition"):
+    """pairs {seed: (eval dir before, eval dir after)} -> ({seed: {problem: pass@k after - before}},
+    {problem: level}, n). k is 1 or "n": as many samples as both evaluations have (per seed)."""
+    effects, levels, ns = {}, {}, []
+    for seed, (before_dir, after_dir) in pairs.items():
+        load = lambda d: {key: r for s in splits for key, r in load_predictions(d, s, task).items()}
+        before, after = load(before_dir), load(after_dir)
+        keys = [key for key in before if key in after]
+        n = min(len(d[key]["correct"]) for d in (before, after) for key in keys) if keys else 0
+        at = n if k == "n" else k
+        p = lambda r: pass_at_k(n, sum(r["correct"][:n]), at)
+        effects[seed] = {key: p(after[key]) - p(before[key]) for key in keys}
+        levels.update({key: before[key]["level"] for key in keys})
+        ns.append(n)
+    return effects, levels, min(ns, default=0)
+
+
+def per_seed(values):
+    """{seed: value} -> effects of a rule measured once per seed."""
+    return {s: {"seed": v} for s, v in values.items()}
+
+
+def extended_claim(name, statement, effects, levels, intro, effect_rule=0):
+    """A claim of C4-C9 judged by its rules in RULES; effects {rule name: {seed: {key: value}}}."""
+    judged = [judge(r, effects[r.name], levels) for r in RULES if r.claim == name]
+    return headline_claim(name, statement, judged, [], "none (the extended study has no negative controls yet)",
+                          intro, effect_rule)
+
+
+def claim_c4(arms, top_level):
+    """arms: {seed: {"base", "new", "known", "self": eval dirs}}; the new arm evaluated on the
+    length split too."""
+    pairs = lambda arm: {s: (d["base"], d[arm]) for s, d in arms.items()}
+    effects, levels = {}, {}
+    for rule, arm, k, splits in (("new knowledge raises capability", "new", "n", ("length",)),
+                                 ("patterns-only distillation raises pass@1", "known", 1, ("id",)),
+                                 ("patterns-only distillation does not raise pass@n", "known", "n", ("id",)),
+                                 ("self-distillation raises pass@1", "self", 1, ("id",)),
+                                 ("self-distillation does not raise pass@n", "self", "n", ("id",))):
+        effects[rule], lv, n = pass_changes(pairs(arm), k, splits)
+        levels.update(lv)
+    forgot, _, _ = pass_changes(pairs("new"), 1)
+    forgot = hierarchical_bootstrap(forgot, levels)
+    intro = ["Three students, each distilled from the same base for the same number of steps: *new* "
+             f"(oracle traces for additions of {top_level + 1}-{top_level + 2} digits, one and two longer "
+             "than pretraining), *known* (oracle traces in one format for the pretrained levels below the "
+             "hardest, which the base already solves: patterns without new knowledge) and *self* (the "
+             "base's own verified samples). What the rules cannot tell: the new arm is scored on exactly "
+             "the lengths it was taught, so its rule shows that taught lengths are learned, not that "
+             "capability in the sense of C1 grew; and \"behaves like RLVR\" is read as pass@1 rising while "
+             "pass@n stays within a margin, not as narrowing. The new arm's change in pass@1 on the "
+             f"trained lengths (not a rule): {fmt_est(*forgot)} (taught only the longer additions, it "
+             "forgets some shorter ones)."]
+    return extended_claim("C4", "Distillation raises capability only when the teacher brings new knowledge; "
+                          "patterns-only and self-distillation behave like RLVR", effects, levels, intro)
+
+
+def claim_c5(arms, compute, top_level):
+    """arms: {seed: {"base", "distill", "RLVR", "distill -> RLVR": eval dirs}}, each evaluated on
+    C5_SPLITS; compute: {arm: description of its compute}."""
+    pairs = lambda a, b: {s: (d[a], d[b]) for s, d in arms.items()}
+    effects, levels = {}, {}
+    for rule, before in (("distill -> RLVR beats distillation alone", "distill"),
+                         ("distill -> RLVR beats RLVR alone", "RLVR")):
+        effects[rule], lv, n = pass_changes(pairs(before, "distill -> RLVR"), 1, C5_SPLITS)
+        levels.update(lv)
+    rows = []
+    for seed, dirs in arms.items():
+        n = sample_count(*dirs.values(), splits=C5_SPLITS)
+        for a, d in dirs.items():
+            (p1, ci1), (pn, cin), n, per_level = arm_levels(d, n, C5_SPLITS)
+            short = np.mean([v for level, v in per_level.items() if level <= top_level] or [np.nan])
+            long_ = np.mean([v for level, v in per_level.items() if level > top_level] or [np.nan])
+            rows.append(f"| {seed} | {a} | {fmt_est(p1, ci1)} | {fmt_est(pn, cin)} | {short:.3f} | "
+                        f"{long_:.3f} | {compute.get(a, '-')} |")
+    intro = [f"Four arms on addition of 1 to {top_level + 2} digits (levels weighted equally): the trained "
+             f"lengths and the two longer ones ({top_level + 1}-{top_level + 2} digits) that only the teacher "
+             f"knows. The distilled student learns oracle traces for 1-{top_level + 2} digits (and modular "
+             f"arithmetic, so that it forgets nothing); both RL arms train on 1-{top_level + 2} digits, where "
+             "RL alone never sees a reward on the longer problems and RL after distillation does. What the "
+             "rules cannot tell: distill -> RLVR has the compute of both arms it is compared with (last "
+             "column), so beating either alone may be more compute, not the order of the stages."]
+    claim = extended_claim("C5", "Distillation then RLVR beats either alone", effects, levels, intro)
+    claim.lines += ["", "Each arm, seed by seed:", "",
+                    f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "
+                    f"{top_level + 1}-{top_level + 2} digits | compute |", "|---|---|---|---|---|---|---|", *rows]
+    return claim
+
+
+def claim_c6(arms, steps):
+    """arms: {seed: {selection: (base eval dir, arm eval dir, RL metrics)}}; steps: RL steps."""
+    pairs = lambda a, b: {s: (sel[a][1], sel[b][1]) for s, sel in arms.items()}
+    effects, levels = {}, {}
+    for rule, before in (("edge-of-competence data beats uniform data", "uniform"),
+                         ("edge-of-competence data beats easy data", "easy")):
+        effects[rule], lv, _ = pass_changes(pairs(before, "edge"), 1)
+        levels.update(lv)
+    effects["too-hard data gives no learning signal"] = per_seed(
+        {s: float(np.mean([m["zero_variance_groups"] for m in sel["hard"][2]])) for s, sel in arms.items()})
+    rows = []
+    for seed, sel in arms.items():
+        for name, (base_dir, arm_dir, metrics) in sel.items():
+            d1, dn, n = arm_changes(base_dir, arm_dir)
+            rows.append(f"| {seed} | {name} | {np.mean([m['zero_variance_groups'] for m in metrics]):.2f} | "
+                        f"{np.mean([m['reward'] for m in metrics]):.2f} | {fmt_ci(*stratified_bootstrap(d1))} | "
+                        f"pass@{n} {fmt_ci(*stratified_bootstrap(dn))} |")
+    intro = [f"RLVR from the same base on four kinds of data, {steps} steps each: uniform (every trained "
+             "level), easy (1-2 digits), hard (two levels above the trained ones) and edge (problems the "
+             "model solves sometimes, estimated from its own group samples). What the rules cannot tell: "
+             "with no KL penalty a step whose groups all got the same reward makes no update, so the hard "
+             "arm stays the base wherever its third rule holds; that rule checks the mechanism, not a "
+             "finding."]
+    claim = extended_claim("C6", "RLVR on too-hard data learns nothing; edge-of-competence data helps most",
+                           effects, levels, intro)
+    claim.lines += ["", "Each arm against the base, seed by seed:", "",
+                    "| seed | data | zero-variance groups | reward | change in pass@1 | change in pass@n |",
+                    "|---|---|---|---|---|---|", *rows]
+    return claim
+
+
+def claim_c7(runs, window=10):
+    """runs: {seed: (RL metrics, base checkpoint, RL checkpoint, SFT checkpoint of the same
+    number of steps)}."""
+    lengths, sparsity, table = {}, {}, []
+    for seed, (metrics, base_ckpt, rl_ckpt, sft_ckpt) in runs.items():
+        first = float(np.mean([m["length"] for m in metrics[:window]]))
+        last = float(np.mean([m["length"] for m in metrics[-window:]]))
+        winner = max(metrics[-1]["formats"].items(), key=lambda kv: kv[1])[0]
+        within = lambda ms: np.mean([m["length_by_format"][winner] for m in ms
+                                     if winner in m.get("length_by_format", {})] or [float("nan")])
+        rl_share, sft_share = update_share(base_ckpt, rl_ckpt), update_share(base_ckpt, sft_ckpt)
+        lengths[seed], sparsity[seed] = last - first, rl_share["bf16"] - sft_share["bf16"]
+        table.append(f"| {seed} | {first:.1f} -> {last:.1f} | {winner}: {within(metrics[:window]):.1f} -> "
+                     f"{within(metrics[-window:]):.1f} | {rl_share['fp32']:.3f} / {rl_share['bf16']:.3f} | "
+                     f"{sft_share['fp32']:.3f} / {sft_share['bf16']:.3f} |")
+    intro = [f"Mean completion length (tokens) over the first and the last {window} RL steps, and the share "
+             "of parameter entries an update changed (by more than 1e-5 in fp32 / at all once rounded to "
+             "bf16). The SFT run is the self-distillation student, as many steps as RL. What the rules "
+             "cannot tell: SFT trains at a higher learning rate with a schedule and RL at a constant lower "
+             "one, so the changed share may follow learning rate x steps rather than the algorithm."]
+    claim = extended_claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's",
+                           {"RL shortens chains": per_seed(lengths),
+                            "the RL update is sparser than SFT's": per_seed(sparsity)}, {}, intro)
+    claim.lines += ["", "| seed | length, first steps -> last steps | within the winning format | "
+                    "params changed, RL (fp32 > 1e-5 / bf16) | same, SFT |", "|---|---|---|---|---|", *table]
+    return claim
+
+
+def claim_c8(arms, addition_arms=None, task="chain"):
+    """arms: {seed: {"base", "RLVR", "distill": eval dirs}}, the RLVR and distill arms trained on
+    `task` (one of C8_TASKS); addition_arms: the same for the study's addition arms (shown, not
+    judged)."""
+    quality = {s: {arm: chain_quality(d, task) for arm, d in dirs.items()} for s, dirs in arms.items()}
+    accuracy, levels, _ = pass_changes({s: (d["base"], d["distill"]) for s, d in arms.items()}, 1, task=task)
+    effects = {"distillation raises accuracy": accuracy,
+               "distillation's right answers are more often hollow": per_seed(
+                   {s: q["distill"]["hollow"] - q["base"]["hollow"] for s, q in quality.items()}),
+               "RLVR tightens step coherence": per_seed(
+                   {s: q["RLVR"]["step_correctness"] - q["base"]["step_correctness"] for s, q in quality.items()})}
+    quality_rows = lambda seed, q: [f"| {seed} | {arm} | {v['chain_share']:.2f} | {v['all_accuracy']:.3f} | {v['chains']} | "
+                                    f"{v['accuracy']:.3f} | {v['hollow']:.4f} | {v['step_correctness']:.3f} |"
+                                    for arm, v in q.items()]
+    table = ["| seed | arm | share of samples written as chains | accuracy, all samples | chains | "
+             "accuracy of chains | hollow share of correct chains | step correctness |",
+             "|---|---|---|---|---|---|---|---|"]
+    intro = [f"Measured on {C8_TASKS[task]} (in addition a wrong step almost always makes a wrong answer: "
+             "see the last table). *Hollow*: a correct final answer whose chain has a wrong, missing or "
+             f"extra step. Arms: the base; RLVR on the {task} task; distillation of the base's own samples "
+             "on that task, kept when the answer is right (the verifier checks answers, not steps, so "
+             "hollow chains are kept)."]
+    claim = extended_claim("C8", "Distillation can raise accuracy while step quality falls; RLVR tightens "
+                           "step coherence", effects, levels, intro)
+    claim.lines += ["", *table, *[row for s, q in quality.items() for row in quality_rows(s, q)]]
+    if addition_arms:
+        extra = [row for seed, dirs in addition_arms.items()
+                 for row in quality_rows(seed, {arm: chain_quality(d) for arm, d in dirs.items()})]
+        claim.lines += ["", "In-distribution addition, the study's arms (RLVR: the main run; distill: the "
+                        "oracle-taught student of C3), shown and not judged:", "", *table, *extra]
+    return claim
+
+
 def claim_c9(arms):
     """arms: {seed: {"base": dir, "full": dir, "one problem": dir, "random reward": dir,
     "format reward": dir}}."""
-    held, rows = {}, []
-    pooled = {"full": [], "one problem": [], "random reward": [], "format reward": []}
-    for seed, dirs in arms.items():
-        n = sample_count(*dirs.values())
-        full, _, _ = arm_changes(dirs["base"], dirs["full"], n)
-        pooled["full"].extend(full)
-        full_gain = stratified_bootstrap(full)[0]
-        recovered = {}
-        for name in ("one problem", "random reward", "format reward"):
-            d1, dn, n = arm_changes(dirs["base"], dirs[name], n)
-            pooled[name].extend(d1)
-            g1, ci1 = stratified_bootstrap(d1)
-            gn, cin = stratified_bootstrap(dn)
-            recovered[name] = g1 / full_gain if full_gain > 0 else float("nan")
-            rows.append(f"| {seed} | {name} | {fmt_ci(g1, ci1)} | {recovered[name]:.0%} of {full_gain:+.3f} | "
-                        f"pass@{n} {fmt_ci(gn, cin)} |")
-        held[seed] = bool(max(recovered["one problem"], recovered["random reward"]) >= 0.5)
-    lines = ["RLVR on a single training problem, and with rewards unrelated to correctness (a coin "
-             "flip; well-formedness only), against full RLVR, the same steps each. Held on a seed "
-             "when the one-problem or the random-reward run recovers at least half of full RLVR's "
-             "pass@1 gain.", "",
-             "| seed | run | change in pass@1 | share of full RLVR's gain | change in pass@n |",
-             "|---|---|---|---|---|", *rows, "",
-             "What each run writes (in-distribution addition, every sample): the share of "
-             "well-formed completions, the share of correct steps in the chains, and the most "
-             "common final answer over all problems with its share of the samples (a run that "
-             "answers the same number everywhere has collapsed).", "",
-             "| seed | run | well formed | step correctness | most common answer |", "|---|---|---|---|---|"]
+    change = {name: pass_changes({s: (d["base"], d[name]) for s, d in arms.items()}, 1)
+              for name in ("full", "one problem", "random reward", "format reward")}
+    full, levels, n = change["full"]
+    half_of_full = lambda name: {s: {k: v - 0.5 * full[s][k] for k, v in e.items() if k in full[s]}
+                                 for s, e in change[name][0].items()}
+    effects = {"full RLVR raises pass@1": full,
+               "one problem recovers half the gain": half_of_full("one problem"),
+               "a coin-flip reward recovers half the gain": half_of_full("random reward")}
+    intro = ["RLVR on a single training problem, and with rewards unrelated to correctness (a coin flip; "
+             "well-formedness only, shown and not judged), against full RLVR, the same steps each. A run "
+             "recovers half the gain when its per-problem change in pass@1 exceeds half of full RLVR's "
+             "(a difference, not a ratio of two estimates). Change in pass@1 from the base, all seeds: "
+             + ", ".join(f"{name} {fmt_est(*hierarchical_bootstrap(e, levels))}"
+                         for name, (e, _, _) in change.items()) + "."]
+    claim = extended_claim("C9", "RLVR mostly elicits: one problem, and a spurious reward, each recover at "
+                           "least half of full RLVR's gain", effects, levels, intro, effect_rule=1)
+    claim.lines += ["", "What each run writes (in-distribution addition, every sample): the share of "
+                    "well-formed completions, the share of correct steps in the chains, and the most "
+                    "common final answer over all problems with its share of the samples (a run that "
+                    "answers the same number everywhere has collapsed).", "",
+                    "| seed | run | well formed | step correctness | most common answer |", "|---|---|---|---|---|"]
     first, examples, shown = next(iter(arms)), [], None
     for seed, dirs in arms.items():
         for name, d in dirs.items():
@@ -748,15 +760,12 @@ def claim_c9(arms):
             if w is None:
                 continue
             steps = "no chains" if np.isnan(w["step_correctness"]) else f"{w['step_correctness']:.3f}"
-            lines.append(f"| {seed} | {name} | {w['well_formed']:.3f} | {steps} | "
-                         f"{w['common']} ({w['common_share']:.1%}) |")
+            claim.lines.append(f"| {seed} | {name} | {w['well_formed']:.3f} | {steps} | "
+                               f"{w['common']} ({w['common_share']:.1%}) |")
             if seed == first:
                 examples.append(f"- {name}: {one_line(w['example'][1])}")
                 shown = shown or w["example"][0]  # the base's problem: every arm shows the same one
     if shown is not None:
-        lines += ["", f"One problem, {one_line(shown)}, and the first sample each run of seed "
-                  f"{first} wrote for it:", "", *examples]
-    effect = "pass@1 change, pooled: " + ", ".join(f"{name} {fmt_ci(*stratified_bootstrap(v))}"
-                                                   for name, v in pooled.items())
-    return Claim("C9", "RLVR mostly elicits: one problem or a spurious reward recovers much of the gain",
-                 held, effect, lines)
+        claim.lines += ["", f"One problem, {one_line(shown)}, and the first sample each run of seed "
+                        f"{first} wrote for it:", "", *examples]
+    return claim
