@@ -115,6 +115,13 @@ def default_jobs(args):
     return max(1, min(os.cpu_count() or 1, len(args.seeds)))
 
 
+def other_mix_seed(args, per_seed):
+    """The seed on which C2 asks whether the winner changes with another format mix (a base of its
+    own): the study's first. A --jobs worker holds it only if it is worker 0 (worker k gets
+    seeds[k::jobs]); the others would pretrain a base that no report reads."""
+    return next(iter(per_seed)) if args.worker in (None, 0) else None
+
+
 def claim_runs(args, per_seed, world, timings):
     """What each requested claim reads, per seed: run directories and evaluation directories.
     Asking for a run runs it (or reuses it; with --plan, only records its command)."""
@@ -129,8 +136,8 @@ def claim_runs(args, per_seed, world, timings):
     if "C2" in want:
         runs = {s: (r.rl(), r.rl_variant("kl", beta=KL_BETA)) for s, r in per_seed.items()}
         control, other = {s: coin(r) for s, r in per_seed.items()}, None
-        if want >= set(CLAIMS):  # does the winner change with the mix? one seed, its own base
-            seed = next(iter(per_seed))
+        seed = other_mix_seed(args, per_seed)
+        if want >= set(CLAIMS) and seed is not None:  # does the winner change with the mix? one seed, its own base
             other_args = lab.argparse.Namespace(**vars(args))
             other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
             other_base = base_model(other_args, seed, timings)

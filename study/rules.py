@@ -747,7 +747,7 @@ def claim_c9(arms):
              + ", ".join(f"{name} {fmt_est(*hierarchical_bootstrap(e, levels))}"
                          for name, (e, _, _) in change.items()) + "."]
     claim = extended_claim("C9", "RLVR mostly elicits: one problem, and a spurious reward, each recover at "
-                           "least half of full RLVR's gain", effects, levels, intro, effect_rule=1)
+                           "least half of full RLVR's gain", effects, levels, intro)
     claim.lines += ["", "What each run writes (in-distribution addition, every sample): the share of "
                     "well-formed completions, the share of correct steps in the chains, and the most "
                     "common final answer over all problems with its share of the samples (a run that "

@@ -256,3 +256,13 @@ def test_a_problem_longer_than_the_context_is_a_user_error():
         lab.generate(model, tok, [problem], 1)
     with pytest.raises(lab.LabError, match="--max-new-tokens"):
         lab.generate(model, tok, [addition.sample(random.Random(0), 1)], 1, max_new_tokens=100)
+
+
+def test_only_the_first_seed_pretrains_a_base_on_another_format_mix():
+    """C2's other-mix run belongs to the study's first seed: under --jobs 2, worker 1 (seeds
+    1, 3, ...) must not pretrain one too (it did: a base and an RL run that no report read)."""
+    import argparse
+    per_seed = {1: None, 3: None}
+    assert reproduce.other_mix_seed(argparse.Namespace(worker=1), per_seed) is None
+    assert reproduce.other_mix_seed(argparse.Namespace(worker=0), {0: None, 2: None}) == 0
+    assert reproduce.other_mix_seed(argparse.Namespace(worker=None), {0: None, 1: None}) == 0
