@@ -167,8 +167,12 @@ def claim_runs(args, per_seed, world, timings):
                        for name, d in sel.items()}
         reads["C6"] = arms
     if "C7" in want:
+        # SFT matched to RL: its own self-distillation run with RL's optimizer steps, learning rate
+        # and constant schedule, so that the changed-weight shares compare algorithms, not lr x steps
+        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
+        matched = dict(teacher="self", steps=r_cfg.steps * r_cfg.updates, lr=r_cfg.lr, min_lr=r_cfg.lr, warmup=0)
         reads["C7"] = {s: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
-                           os.path.join(r.stage("distill", "-self", teacher="self"), "ckpt.pt"))
+                           os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt"))
                        for s, r in per_seed.items()}
     if "C8" in want:
         task = rules.c8_task(world.task_weights)  # parse_args made sure there is one

@@ -132,8 +132,8 @@ RULES = (
     Rule("C7", "RL shortens chains",
          "mean completion length (tokens), last 10 RL steps minus the first 10", "<", 0.0, "seed"),
     Rule("C7", "the RL update is sparser than SFT's",
-         "share of parameter entries changed at all in bf16, RL minus the self-distillation student "
-         "of as many steps", "<", 0.0, "seed"),
+         "share of parameter entries changed at all in bf16, RL minus an SFT run on the base's own "
+         "verified samples with RL's optimizer steps, learning rate and constant schedule", "<", 0.0, "seed"),
     Rule("C8", "distillation raises accuracy",
          "change base -> self-distilled student in pass@1 on the C8 task's in-distribution problems, "
          "per problem, levels weighted equally", ">", 0.0, "problem"),
@@ -685,9 +685,10 @@ def claim_c7(runs, window=10):
                      f"{sft_share['fp32']:.3f} / {sft_share['bf16']:.3f} |")
     intro = [f"Mean completion length (tokens) over the first and the last {window} RL steps, and the share "
              "of parameter entries an update changed (by more than 1e-5 in fp32 / at all once rounded to "
-             "bf16). The SFT run is the self-distillation student, as many steps as RL. What the rules "
-             "cannot tell: SFT trains at a higher learning rate with a schedule and RL at a constant lower "
-             "one, so the changed share may follow learning rate x steps rather than the algorithm."]
+             "bf16). The SFT run fine-tunes the base on its own verified samples with RL's optimizer "
+             "steps, learning rate and constant schedule, so that the shares compare the two algorithms, "
+             "not learning rate x steps. What the rules cannot tell: the two still see different data "
+             "(RL its own fresh samples, SFT a fixed set)."]
     claim = extended_claim("C7", "RL shortens chains; the RL update is sparse relative to SFT's",
                            {"RL shortens chains": per_seed(lengths),
                             "the RL update is sparser than SFT's": per_seed(sparsity)}, {}, intro)
