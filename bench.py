@@ -187,7 +187,6 @@ def linear_layers_alone(model, batch, new_tokens):
     return batch * new_tokens / (time.perf_counter() - start)
 
 
-
 @torch.no_grad()
 def cache_reading_alone(model, batch, prompt_len, new_tokens):
     """Tokens/s if a decode step did nothing but read every layer's cached keys and values once
@@ -206,6 +205,7 @@ def cache_reading_alone(model, batch, prompt_len, new_tokens):
     for t in range(new_tokens):
         step(t)
     return batch * new_tokens / (time.perf_counter() - start)
+
 
 def bench_eval(checkpoint, problems=160, samples=256):
     from eval import problem_record, score_all

@@ -27,25 +27,11 @@ HEADLINE = ("C1", "C2", "C3")  # the headline study: `python reproduce.py` runs 
 class Claim:
     name: str
     statement: str
-    held: dict                      # seed -> bool
+    held: dict                      # seed -> bool: every rule's estimate on the predicted side
     effect: str                     # the headline effect size with its interval
+    verdict: str                    # by the pre-registered rules (headline_verdict)
     lines: list = field(default_factory=list)
     plots: list = field(default_factory=list)
-    judged_verdict: str = None      # a headline claim's verdict by its pre-registered rules
-
-    @property
-    def verdict(self):
-        return self.judged_verdict or verdict(sum(self.held.values()), len(self.held))
-
-
-def verdict(held, seeds):
-    if seeds == 1:
-        return "indicative (1 seed): " + ("held" if held else "did not hold")
-    if held == seeds:
-        return "reproduced"
-    if held >= 2:
-        return "mixed"
-    return "not reproduced"
 
 
 # ---------------------------------------------------------------- the pre-registered rules
@@ -199,7 +185,7 @@ def judge(rule, effects, levels=None):
 
 
 def headline_verdict(judged, control):
-    """The verdict of a headline claim from its judged rules and its control's."""
+    """The verdict of a claim from its judged rules and its control's (none: `control` is empty)."""
     seeds = len(next(iter(judged)).per_seed)
     control_shows = bool(control) and all(j.held if seeds >= MIN_SEEDS else j.interval_held for j in control)
     if seeds < MIN_SEEDS:
@@ -244,30 +230,22 @@ def rule_lines(judged, control, control_label):
     return lines
 
 
-def headline_claim(name, statement, judged, control, control_label, intro, effect_rule=0):
+def judged_claim(name, statement, judged, control, control_label, intro, effect_rule=0):
     """A Claim from judged rules: held per seed = every rule's estimate on the predicted side."""
     seeds = list(judged[0].per_seed)
     held = {s: all(j.rule.beyond(j.per_seed[s][0]) for j in judged) for s in seeds}
     main = judged[effect_rule]
-    claim = Claim(name, statement, held, f"{main.rule.name}: {fmt_est(*main.pooled)}",
-                  intro + [""] + rule_lines(judged, control, control_label))
-    claim.judged_verdict = headline_verdict(judged, control)
-    return claim
+    return Claim(name, statement, held, f"{main.rule.name}: {fmt_est(*main.pooled)}",
+                 headline_verdict(judged, control), intro + [""] + rule_lines(judged, control, control_label))
 
 
 # ---------------------------------------------------------------- C1: capability narrowing
 
 def c1_effects(pairs, top_level):
     """pairs {seed: (base eval dir, RL eval dir)} -> (the two rules' effects, levels by key, n)."""
-    pass1, hardest, levels, n = {}, {}, {}, None
-    for seed, (base_dir, rl_dir) in pairs.items():
-        base, rl = load_predictions(base_dir), load_predictions(rl_dir)
-        keys = [k for k in base if k in rl]
-        n = min(len(d[k]["correct"]) for d in (base, rl) for k in keys)
-        p = lambda r, k: pass_at_k(n, sum(r["correct"][:n]), k)
-        pass1[seed] = {k: p(rl[k], 1) - p(base[k], 1) for k in keys}
-        hardest[seed] = {k: p(rl[k], n) - p(base[k], n) for k in keys if base[k]["level"] == top_level}
-        levels.update({k: base[k]["level"] for k in keys})
+    pass1, levels, n = pass_changes(pairs, 1)
+    pass_n, _, _ = pass_changes(pairs, "n")
+    hardest = {s: {k: v for k, v in e.items() if levels[k] == top_level} for s, e in pass_n.items()}
     return {"pass@1 rises where RL trains": pass1, "pass@n falls on the hardest level": hardest}, levels, n
 
 
@@ -288,7 +266,7 @@ def claim_c1(pairs, top_level, control):
              f"pass@n falls on the {top_level}-digit level, the only one the base does not solve at large n "
              "(on the easier levels the base solves nearly every problem at n samples, so pass@n has no "
              "room to fall there; see the last table). A model RL merely damaged fails the first rule."]
-    claim = headline_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k on the hardest "
+    claim = judged_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k on the hardest "
                            "problems it trains on (capability narrowing)", judged, judged_control,
                            CONTROLS["C1"][0], intro)
     lost = [row for seed, (b, r) in pairs.items() for row in lost_problems(b, r, seed)]
@@ -373,7 +351,7 @@ def claim_c2(runs, control, beta, other=None):
     intro = [f"The beta = 0 and beta = {beta} runs have the same data and length ({', '.join(map(str, sorted(steps)))} "
              "steps). Samples in no known format count for no format. The winning format at the last "
              "step of the beta = 0 run, by seed count: " + ", ".join(f"{f} {c}" for f, c in winners.most_common()) + "."]
-    claim = headline_claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
+    claim = judged_claim("C2", "RLVR collapses the format mix onto one format; a KL penalty slows it",
                            judged, judged_control, CONTROLS["C2"][0], intro)
     if other:
         mix, metrics = other
@@ -442,7 +420,7 @@ def claim_c3(students, bases, curves=None):
     intro = ["The student: the base fine-tuned on oracle traces (" + ", ".join(C3_TASKS) + ", one format per "
              "task, the trained levels only). Each shifted problem's pass@1 is divided by the seed's "
              "in-distribution pass@1: a ratio of 1 is no loss out of distribution."]
-    claim = headline_claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
+    claim = judged_claim("C3", "Distilled chain-of-thought fails out of distribution while still looking fluent",
                            judged, judged_control, CONTROLS["C3"][0], intro, effect_rule=1)
     if curves:
         student, base = curves["student"], curves["base"]
@@ -573,7 +551,7 @@ def per_seed(values):
 def extended_claim(name, statement, effects, levels, intro, effect_rule=0):
     """A claim of C4-C9 judged by its rules in RULES; effects {rule name: {seed: {key: value}}}."""
     judged = [judge(r, effects[r.name], levels) for r in RULES if r.claim == name]
-    return headline_claim(name, statement, judged, [], "none (the extended study has no negative controls yet)",
+    return judged_claim(name, statement, judged, [], "none (the extended study has no negative controls yet)",
                           intro, effect_rule)
 
 
