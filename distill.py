@@ -12,8 +12,9 @@ Three data arms decide which problems the traces are for:
   the oracle's traces there still teach it something;
 - `known`: the pretrained levels below the hardest, which the base already solves: the teacher
   brings reasoning patterns (one clean format) and no new knowledge;
-- `new`: the levels above the pretrained ones (longer additions), which the base never saw: the
-  teacher brings new knowledge (and nothing else: the student forgets the shorter ones);
+- `new`: the level two above the pretrained ones (longer additions), which the base never saw: the
+  teacher brings new knowledge (and nothing else: the student forgets the shorter ones). The
+  level in between stays untaught, so that capability can be scored where nobody trained (C4);
 - `all`: the pretrained levels and the two above them: new knowledge without forgetting.
 
 The loss is on completion tokens only (the prompt is given, not generated). Examples are packed
@@ -72,7 +73,7 @@ class DistillConfig:
     teacher_checkpoint: str = option("", "the teacher model for --teacher checkpoint", lab.path)
     format: str = option("", "the oracle's format, e.g. chunk (default each task's first: column / steps / chain)")
     arm: str = option("patterns", "patterns: pretrained levels; known: those below the hardest; "
-                      "new: the two levels above them; all: both", choices=ARMS)
+                      "new: the level two above them; all: pretrained and the two above", choices=ARMS)
     tasks: list = option(["addition"], "comma-separated tasks", lab.task_list)
     problems: int = option(2000, "distinct training problems the teacher is asked about", lab.positive_int)
     samples: int = option(4, "teacher samples per problem for the checkpoint and self teachers", lab.sample_count)
@@ -145,13 +146,14 @@ def default_out(preset, seed):
 
 def arm_levels(arm, world, task):
     """patterns: the levels the base was pretrained on; known: those below the hardest; new: the
-    two above them; all: patterns and new together."""
+    level two above the hardest (the one between is left for scoring, untaught); all: the
+    pretrained levels and the two above them."""
     top = world.max_level(task)
     if arm == "known" and top < 2:
         raise lab.LabError(f"--arm known needs at least two pretrained levels of {task}; "
                            f"the base has {top}")
     return {"patterns": list(range(1, top + 1)), "known": list(range(1, top)),
-            "new": [top + 1, top + 2], "all": list(range(1, top + 3))}[arm]
+            "new": [top + 2], "all": list(range(1, top + 3))}[arm]
 
 
 def arm_problems(config, world, rng):

@@ -154,7 +154,7 @@ def claim_runs(args, per_seed, world, timings):
                            "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
                        for s, r in per_seed.items()}
     if "C5" in want:
-        reads["C5"] = {s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels()),
+        reads["C5"] = {s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels_matched()),
                            "RLVR": r.c5_arm(r.rl_variant("longer", max_level=top + 2)),
                            "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))}
                        for s, r in per_seed.items()}
@@ -219,8 +219,10 @@ def judge(args, reads, top, out_dir):
         d_steps = student_steps(args)
         r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
         samples = f"{r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"
-        compute = {"base": "-", "distill": f"{d_steps} steps", "RLVR": f"{r_cfg.steps} steps, {samples}",
-                   "distill -> RLVR": f"{d_steps} + {r_cfg.steps} steps, {samples}"}
+        rl_updates = r_cfg.steps * r_cfg.updates
+        compute = {"base": "-", "distill": f"{d_steps + rl_updates} steps",
+                   "RLVR": f"{r_cfg.steps} steps{f' x {r_cfg.updates} updates' if r_cfg.updates > 1 else ''}, {samples}",
+                   "distill -> RLVR": f"{d_steps} + {rl_updates} steps, {samples}"}
         found.append(rules.claim_c5(reads["C5"], compute, top))
     if "C6" in reads:
         rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)

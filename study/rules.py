@@ -87,8 +87,8 @@ RULES = (
          "share of the wrong answers on the shifted splits that are well-formed chains", ">", 0.5, "seed"),
     # ---- C4-C9: the extended study, on the same statistic; no negative control (yet) ----
     Rule("C4", "new knowledge raises capability",
-         "change base -> the student taught additions one and two digits longer than pretraining, in "
-         "pass@n on those longer additions (the length split), per problem, levels weighted equally",
+         "change base -> the student taught additions two digits longer than pretraining, in pass@n "
+         "on additions one digit longer: a length neither of them was trained on, per problem",
          ">", 0.0, "problem"),
     Rule("C4", "patterns-only distillation raises pass@1",
          "change base -> the student taught one format on the pretrained levels, pass@1 on "
@@ -102,8 +102,9 @@ RULES = (
     Rule("C4", "self-distillation does not raise pass@n",
          "the same change in pass@n, below the margin of 0.02", "<", C4_MARGIN, "problem"),
     Rule("C5", "distill -> RLVR beats distillation alone",
-         "change distillation -> distillation then RLVR, pass@1 on addition of every level the "
-         "teacher knows (in distribution and the two longer ones), per problem, levels weighted equally",
+         "change distillation (as many optimizer steps as distillation then RLVR in all) -> "
+         "distillation then RLVR, pass@1 on addition of every level the teacher knows (in "
+         "distribution and the two longer ones), per problem, levels weighted equally",
          ">", 0.0, "problem"),
     Rule("C5", "distill -> RLVR beats RLVR alone",
          "change RLVR -> distillation then RLVR, the same pass@1", ">", 0.0, "problem"),
@@ -567,18 +568,24 @@ def claim_c4(arms, top_level):
                                  ("self-distillation does not raise pass@n", "self", "n", ("id",))):
         effects[rule], lv, n = pass_changes(pairs(arm), k, splits)
         levels.update(lv)
+    # the new arm is taught top + 2 digits and scored on top + 1, which nobody was taught; the
+    # change on the taught length is shown, not judged
+    new_arm = effects["new knowledge raises capability"]
+    at_level = lambda level: {s: {key: v for key, v in e.items() if levels[key] == level} for s, e in new_arm.items()}
+    effects["new knowledge raises capability"] = at_level(top_level + 1)
+    taught = hierarchical_bootstrap(at_level(top_level + 2), levels)
     forgot, _, _ = pass_changes(pairs("new"), 1)
     forgot = hierarchical_bootstrap(forgot, levels)
     intro = ["Three students, each distilled from the same base for the same number of steps: *new* "
-             f"(oracle traces for additions of {top_level + 1}-{top_level + 2} digits, one and two longer "
-             "than pretraining), *known* (oracle traces in one format for the pretrained levels below the "
-             "hardest, which the base already solves: patterns without new knowledge) and *self* (the "
-             "base's own verified samples). What the rules cannot tell: the new arm is scored on exactly "
-             "the lengths it was taught, so its rule shows that taught lengths are learned, not that "
-             "capability in the sense of C1 grew; and \"behaves like RLVR\" is read as pass@1 rising while "
-             "pass@n stays within a margin, not as narrowing. The new arm's change in pass@1 on the "
-             f"trained lengths (not a rule): {fmt_est(*forgot)} (taught only the longer additions, it "
-             "forgets some shorter ones)."]
+             f"(oracle traces for additions of {top_level + 2} digits, two longer than pretraining; the "
+             f"{top_level + 1}-digit length between is left untaught), *known* (oracle traces in one format "
+             "for the pretrained levels below the hardest, which the base already solves: patterns without "
+             "new knowledge) and *self* (the base's own verified samples). The new arm is scored on "
+             f"{top_level + 1}-digit additions, a length neither it nor the base was trained on; its change "
+             f"in pass@n on the {top_level + 2} digits it was taught (not a rule): {fmt_est(*taught)}. What "
+             "the rules cannot tell: \"behaves like RLVR\" is read as pass@1 rising while pass@n stays "
+             "within a margin, not as narrowing. The new arm's change in pass@1 on the pretrained lengths "
+             f"(not a rule): {fmt_est(*forgot)} (taught only longer additions, it forgets some shorter ones)."]
     return extended_claim("C4", "Distillation raises capability only when the teacher brings new knowledge; "
                           "patterns-only and self-distillation behave like RLVR", effects, levels, intro)
 
@@ -605,9 +612,11 @@ def claim_c5(arms, compute, top_level):
              f"lengths and the two longer ones ({top_level + 1}-{top_level + 2} digits) that only the teacher "
              f"knows. The distilled student learns oracle traces for 1-{top_level + 2} digits (and modular "
              f"arithmetic, so that it forgets nothing); both RL arms train on 1-{top_level + 2} digits, where "
-             "RL alone never sees a reward on the longer problems and RL after distillation does. What the "
-             "rules cannot tell: distill -> RLVR has the compute of both arms it is compared with (last "
-             "column), so beating either alone may be more compute, not the order of the stages."]
+             "RL alone never sees a reward on the longer problems and RL after distillation does. The "
+             "distill arm has as many optimizer steps as distill -> RLVR in all (its student's steps, then "
+             "RL's), so that beating it is not training longer. What the rules cannot tell: RLVR alone "
+             "has only RL's steps (last column), so beating it may be more compute, not the order of the "
+             "stages."]
     claim = extended_claim("C5", "Distillation then RLVR beats either alone", effects, levels, intro)
     claim.lines += ["", "Each arm, seed by seed:", "",
                     f"| seed | arm | pass@1 | pass@n | pass@1, 1-{top_level} digits | pass@1, "

@@ -322,6 +322,15 @@ class SeedRuns:
     def all_levels(self):
         return self.stage("distill", "-all", **self.all_levels_changes())
 
+    def all_levels_matched(self):
+        """C5's distill arm: the same student trained for as many optimizer steps as distill ->
+        RLVR takes in all (the student's, then RL's steps x updates), so that distill -> RLVR
+        does not win by training longer."""
+        rl = dataclasses.replace(rlvr.PRESETS[self.args.preset], **rl_overrides(self.args))
+        changes = self.all_levels_changes()
+        changes["steps"] += rl.steps * rl.updates
+        return self.stage("distill", "-all-matched", **changes)
+
     def curriculum(self, name):
         """distill -> RLVR, or RLVR on data chosen by a selection rule (curriculum.py)."""
         def make():
@@ -356,8 +365,9 @@ class SeedRuns:
             expected = dataclasses.replace(rl, base=student or os.path.join(out, "distill", "ckpt.pt")) if d else rl
             distilled = d is None or student is not None or finished_with(
                 os.path.join(out, "distill"), dataclasses.asdict(d), after=self.base)
+            # RL started from expected.base (the base, or the student): one retrained since is newer
             if not self.args.fresh and distilled and finished_with(
-                    os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=self.base):
+                    os.path.join(out, "rlvr"), dataclasses.asdict(expected), after=expected.base):
                 print(f"[seed {self.seed}] reusing the curriculum run in {out}")
                 REUSED.append(out)
             elif not planned(self.args, out):

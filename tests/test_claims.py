@@ -71,12 +71,13 @@ def held_rules(claim):
     return {cells[0][2:]: cells[5] == "**yes**" for cells in rows}
 
 
-def c4_arms(tmp_path, known_capability):
-    """Base; a new arm that learns the longer additions; known and self arms that raise pass@1.
+def c4_arms(tmp_path, known_capability, unseen_solved=2):
+    """Base; a new arm taught level 4 (top + 2) that learns it, scored on level 3 (top + 1, never
+    taught), where it solves `unseen_solved` of 4 samples; known and self arms that raise pass@1.
     known_capability: the known arm's right answers (of 4) on a problem the base never solved."""
-    base = {"a": (1, 1), "b": (2, 2), "z": (2, 0), "L1": (3, 0), "L2": (4, 1)}
+    base = {"a": (1, 1), "b": (2, 2), "z": (2, 0), "L1": (3, 0), "L2": (4, 0)}
     return arms_of(tmp_path, {"base": base,
-                              "new": {**base, "L1": (3, 2), "L2": (4, 3)},
+                              "new": {**base, "L1": (3, unseen_solved), "L2": (4, 3)},
                               "known": {**base, "a": (1, 3), "b": (2, 4), "z": (2, known_capability)},
                               "self": {**base, "a": (1, 2), "b": (2, 3)}}, splits={"L1": "length", "L2": "length"})
 
@@ -93,6 +94,15 @@ def test_c4_fails_when_patterns_only_distillation_solves_a_new_problem(tmp_path)
     held = held_rules(c4)
     assert c4.verdict == "not reproduced" and not held["patterns-only distillation does not raise pass@n"]
     assert held["new knowledge raises capability"] and held["self-distillation does not raise pass@n"]
+
+
+def test_c4_fails_when_the_new_arm_learns_only_the_length_it_was_taught(tmp_path):
+    arms = c4_arms(tmp_path, known_capability=0, unseen_solved=0)
+    c4 = rules.claim_c4({s: arms for s in SEEDS}, top_level=2)
+    held = held_rules(c4)
+    assert c4.verdict == "not reproduced" and not held["new knowledge raises capability"]
+    assert held["patterns-only distillation does not raise pass@n"]
+    assert "on the 4 digits it was taught (not a rule): 1.000" in "\n".join(c4.lines)
 
 
 def c5_arms(tmp_path, long_solved):

@@ -29,8 +29,8 @@ def test_patterns_and_new_arms_do_not_overlap_and_never_touch_the_test_region():
     assert {p.difficulty for p in patterns if p.task == "addition"} == set(range(1, world.max_level("addition") + 1))
     for p in known:  # below the hardest level: nothing the base has not mastered
         assert p.difficulty < world.max_level(p.task)
-    for p in new:
-        assert p.difficulty > world.max_level(p.task)
+    for p in new:  # two above the hardest: the level between stays untaught (C4 scores it)
+        assert p.difficulty == world.max_level(p.task) + 2
     assert not {(p.task, p.key) for p in patterns + known} & {(p.task, p.key) for p in new}
     assert not any(is_test(p, world) for p in patterns + new + known)
 

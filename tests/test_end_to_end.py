@@ -179,6 +179,10 @@ def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
             and config(d / "rlvr" / "config.json")["updates"] == 2]
     assert distilled and rl and both
     assert not any((d / "distill").exists() for d in both)
+    # C5's distill arm has distill -> RLVR's optimizer steps in all: 5, then 6 RL steps x 2 updates
+    matched = [config(d / "config.json") for d in (runs / "distill").glob("seed0-all-matched-*")]
+    assert [(c["steps"], c["format"]) for c in matched] == [(5 + 6 * 2, "chunk")]
+    assert "| distill | " in report and "| 17 steps |" in report
 
 
 def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
