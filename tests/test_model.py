@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,6 +10,8 @@ from model import (GPT, CheckpointError, GPTConfig, load_checkpoint, model_from_
                    sample, save_checkpoint)
 
 TOK = CharTokenizer()
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_model(seed=0):
@@ -107,3 +111,15 @@ def test_each_row_stops_at_its_own_budget_and_the_others_are_unchanged(use_cache
             cut_at_eos = shared.finished[row] and len(theirs) < budget
             assert mine == (theirs if cut_at_eos else theirs[:budget])
             assert own.finished[row] == cut_at_eos
+
+
+@pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="torch without MKL")
+def test_mkl_may_not_drop_threads_once_lab_is_imported():
+    """MKL's dynamic mode may run a product on fewer threads than asked, which changes the last
+    bits of a gradient between identical runs; lab turns it off (MKL_VERBOSE prints the mode)."""
+    code = "import lab, torch; a = torch.ones(64, 64); a @ a"
+    env = {**os.environ, "MKL_VERBOSE": "1"}
+    env.pop("MKL_DYNAMIC", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "SGEMM" in out and "Dyn:0" in out and "Dyn:1" not in out
