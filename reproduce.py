@@ -20,7 +20,6 @@ Finished stages are reused when their settings are unchanged; --fresh retrains e
 `--jobs N` runs the seeds in N processes; `--plan plan.mk` runs nothing and writes the stages
 still to run as a Makefile for `make -j N` (or a cluster's scheduler), see study/jobs.py.
 """
-import dataclasses
 import os
 import time
 
@@ -33,7 +32,7 @@ from study import jobs, plots, rules
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
 from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
-                        pretrain_config, rl_logs, rl_overrides, seeds_of, stage_run, student_steps)
+                        pretrain_config, rl_config, rl_logs, seeds_of, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
 # C2's other world: the same tasks with chunk, not column, as the majority addition format
@@ -82,7 +81,7 @@ def parse_args(argv=None):
     if unknown or not args.claims:
         p.error(f"--claims: unknown claim {', '.join(unknown) or '(none given)'}; choose headline, all "
                 f"or from {', '.join(CLAIMS)}")
-    rlvr.check(dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args)))  # before any stage runs
+    rlvr.check(rl_config(args))  # before any stage runs
     if args.distill_format is not None and args.distill_format not in FORMATS:
         p.error(f"--distill-format: unknown format {args.distill_format!r}; choose from {', '.join(FORMATS)}")
     try:
@@ -169,7 +168,7 @@ def claim_runs(args, per_seed, world, timings):
     if "C7" in want:
         # SFT matched to RL: its own self-distillation run with RL's optimizer steps, learning rate
         # and constant schedule, so that the changed-weight shares compare algorithms, not lr x steps
-        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
+        r_cfg = rl_config(args)
         matched = dict(teacher="self", steps=r_cfg.steps * r_cfg.updates, lr=r_cfg.lr, min_lr=r_cfg.lr, warmup=0)
         reads["C7"] = {s: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
                            os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt"))
@@ -217,7 +216,7 @@ def judge(args, reads, top, out_dir):
         found.append(rules.claim_c4(reads["C4"], top))
     if "C5" in reads:
         d_steps = student_steps(args)
-        r_cfg = dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
+        r_cfg = rl_config(args)
         samples = f"{r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"
         rl_updates = r_cfg.steps * r_cfg.updates
         compute = {"base": "-", "distill": f"{d_steps + rl_updates} steps",
@@ -225,7 +224,7 @@ def judge(args, reads, top, out_dir):
                    "distill -> RLVR": f"{d_steps} + {rl_updates} steps, {samples}"}
         found.append(rules.claim_c5(reads["C5"], compute, top))
     if "C6" in reads:
-        rl_steps = rl_overrides(args).get("steps", rlvr.PRESETS[args.preset].steps)
+        rl_steps = rl_config(args).steps
         found.append(rules.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
                                      for s, arms in reads["C6"].items()}, rl_steps))
     if "C7" in reads:

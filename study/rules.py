@@ -246,7 +246,7 @@ def c1_effects(pairs, top_level):
     """pairs {seed: (base eval dir, RL eval dir)} -> (the two rules' effects, levels by key, n)."""
     pass1, levels, n = pass_changes(pairs, 1)
     pass_n, _, _ = pass_changes(pairs, "n")
-    hardest = {s: {k: v for k, v in e.items() if levels[k] == top_level} for s, e in pass_n.items()}
+    hardest = at_level(pass_n, levels, top_level)
     return {"pass@1 rises where RL trains": pass1, "pass@n falls on the hardest level": hardest}, levels, n
 
 
@@ -544,6 +544,11 @@ def pass_changes(pairs, k, splits=("id",), task="addition"):
     return effects, levels, min(ns, default=0)
 
 
+def at_level(effects, levels, level):
+    """{seed: {key: value}} -> the same, keeping only the keys (problems) of one level."""
+    return {s: {k: v for k, v in e.items() if levels[k] == level} for s, e in effects.items()}
+
+
 def per_seed(values):
     """{seed: value} -> effects of a rule measured once per seed."""
     return {s: {"seed": v} for s, v in values.items()}
@@ -571,9 +576,8 @@ def claim_c4(arms, top_level):
     # the new arm is taught top + 2 digits and scored on top + 1, which nobody was taught; the
     # change on the taught length is shown, not judged
     new_arm = effects["new knowledge raises capability"]
-    at_level = lambda level: {s: {key: v for key, v in e.items() if levels[key] == level} for s, e in new_arm.items()}
-    effects["new knowledge raises capability"] = at_level(top_level + 1)
-    taught = hierarchical_bootstrap(at_level(top_level + 2), levels)
+    effects["new knowledge raises capability"] = at_level(new_arm, levels, top_level + 1)
+    taught = hierarchical_bootstrap(at_level(new_arm, levels, top_level + 2), levels)
     forgot, _, _ = pass_changes(pairs("new"), 1)
     forgot = hierarchical_bootstrap(forgot, levels)
     intro = ["Three students, each distilled from the same base for the same number of steps: *new* "

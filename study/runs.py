@@ -106,6 +106,11 @@ def rl_overrides(args):
     return overrides_of(args, RL_OPTIONS)
 
 
+def rl_config(args):
+    """The settings of the study's RL runs: the preset's, with those given on the command line."""
+    return dataclasses.replace(rlvr.PRESETS[args.preset], **rl_overrides(args))
+
+
 def distill_overrides(args):
     return overrides_of(args, DISTILL_OPTIONS)
 
@@ -326,7 +331,7 @@ class SeedRuns:
         """C5's distill arm: the same student trained for as many optimizer steps as distill ->
         RLVR takes in all (the student's, then RL's steps x updates), so that distill -> RLVR
         does not win by training longer."""
-        rl = dataclasses.replace(rlvr.PRESETS[self.args.preset], **rl_overrides(self.args))
+        rl = rl_config(self.args)
         changes = self.all_levels_changes()
         changes["steps"] += rl.steps * rl.updates
         return self.stage("distill", "-all-matched", **changes)
