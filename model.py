@@ -235,10 +235,11 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     # a pad query attends to itself only, so no attention row is empty (an empty row gives NaN)
     prefill_mask = (causal & key_valid[:, None, :]) | torch.eye(P, dtype=torch.bool, device=device)
     rows = torch.arange(B, device=device)       # original index of each row still in the batch
-    running = torch.ones(B, dtype=torch.bool, device=device)  # rows in the batch not yet at EOS
+    row_budget = budget                         # the budget of each row still in the batch
+    running = torch.ones(B, dtype=torch.bool, device=device)  # rows in the batch not yet stopped
+    # every row writes its token at every step it is in the batch, also after it stopped: a row's
+    # completion is read at the end, up to its first EOS or its budget (fewer operations per step)
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
-    lengths = torch.zeros(B, dtype=torch.long, device=device)
-    finished = torch.zeros(B, dtype=torch.bool, device=device)
     seq = idx  # used by the uncached path only
 
     cache = model.new_cache(B, P + max_new_tokens) if use_cache else None
@@ -248,26 +249,23 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     for t in range(max_new_tokens):
         if temperature > 0:
             # Gumbel-max sampling with noise for the full batch: a row's draws never depend on
-            # which other rows are still running
-            u = torch.rand((B, logits.size(-1)), generator=generator, device=device)
-            gumbel = -torch.log(-torch.log(u.clamp_(1e-20, 1.0 - 1e-7)))
-            token = (logits.float() / temperature + gumbel[rows]).argmax(-1)
+            # which other rows are still running. -log(-log(u)), in place
+            gumbel = torch.rand((B, logits.size(-1)), generator=generator, device=device)
+            gumbel.clamp_(1e-20, 1.0 - 1e-7).log_().neg_().log_().neg_()
+            token = (logits.float() / temperature + (gumbel if len(rows) == B else gumbel[rows])).argmax(-1)
         else:
             token = logits.argmax(-1)
-        live = rows[running]
-        out[live, t] = token[running]
-        lengths[live] = t + 1
-        at_eos = running & (token == eos_id)
-        finished[rows[at_eos]] = True
-        running &= ~at_eos & (budget[rows] > t + 1)  # a row at its own budget stops, unfinished
-        if not running.any() or t == max_new_tokens - 1:
+        out[rows, t] = token
+        running &= (token != eos_id) & (row_budget > t + 1)  # a row at its own budget stops, unfinished
+        still = int(running.sum())
+        if still == 0 or t == max_new_tokens - 1:
             break
-        # Finished rows stay in the batch (their tokens are ignored) until a quarter of it is
+        # Stopped rows stay in the batch (their tokens are ignored) until a quarter of it is
         # done: copying the cache to drop rows costs more than a few wasted rows
-        if running.sum() <= 0.75 * len(rows):
+        if still <= 0.75 * len(rows):
             keep = running
             rows, token, next_pos, key_bias = rows[keep], token[keep], next_pos[keep], key_bias[keep]
-            running = running[keep]
+            row_budget, running = row_budget[keep], running[keep]
             if use_cache:
                 cache.keep_rows(keep)
             else:
@@ -284,11 +282,13 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
             logits, _ = model(seq, positions=full_pos, attn_mask=attention_bias(mask[:, None], dtype))
         logits = logits[:, -1]
         next_pos = next_pos + 1
-    completions = []
-    for r in range(B):
-        n = int(lengths[r]) - (1 if finished[r] else 0)
-        completions.append(out[r, :n].tolist())
-    return Samples(completions, finished.tolist())
+    completions, finished = [], []
+    for ids, n in zip(out.tolist(), budget.tolist()):
+        ids = ids[:n]  # a row ran until its first EOS or its budget, whichever came first
+        ended = eos_id in ids
+        completions.append(ids[:ids.index(eos_id)] if ended else ids)
+        finished.append(ended)
+    return Samples(completions, finished)
 
 
 # ---------------------------------------------------------------- devices and precision
