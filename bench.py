@@ -6,6 +6,8 @@
    nanoGPT's fallback attention (a hand-written masked softmax) is shown beside it.
 2. Sampling: batched generation with the KV cache against naive re-encoding (the whole sequence
    through the model at every step), batch 64, same seed and same tokens. Target: >= 20x.
+   Beside it, the share of the cached time that is the model's forward passes alone (the rest
+   is the sampler's own loop), and fixed-shape decoding (what CUDA graphs would replay).
    Also tokens/s with the cache at batch 512, beside its floor on this machine: the linear layers
    alone, and reading the KV cache once per step alone (memory bandwidth: at batch 512 the cache
    is hundreds of MB, and every new token must read all of it).
@@ -139,32 +141,41 @@ def bench_sampling(new_tokens=96, profile=False):
     prompt = [tok.bos_id, *tok.encode("482103+36795\n")]
     never = tok.vocab_size + 1  # an EOS id that never comes: every row writes all new tokens
 
-    def run(batch, use_cache):
+    def run(batch, use_cache, fixed_shape=False):
         g = torch.Generator().manual_seed(0)
         start = time.perf_counter()
         out = sample(model, [prompt] * batch, new_tokens, never, tok.pad_id, generator=g,
-                     use_cache=use_cache)
+                     use_cache=use_cache, fixed_shape=fixed_shape)
         return time.perf_counter() - start, out
 
     run(8, True)
     cached_time, cached = min((run(64, True) for _ in range(3)), key=lambda r: r[0])
     naive_time, naive = run(64, False)
     assert cached.completions == naive.completions, "cached and naive sampling disagree"
+    fixed_time, fixed = min((run(64, True, fixed_shape=True) for _ in range(3)), key=lambda r: r[0])
+    assert fixed.completions == cached.completions, "fixed-shape and cached sampling disagree"
     big_time, _ = min((run(512, True) for _ in range(2)), key=lambda r: r[0])
     linear = linear_layers_alone(model, 512, new_tokens)
     reading = cache_reading_alone(model, 512, len(prompt), new_tokens)
+    forward = min(forward_passes_alone(model, 64, len(prompt), new_tokens) for _ in range(3))
     rate = 512 * new_tokens / big_time
     ceiling = 1 / (1 / linear + 1 / reading)
     print(f"sampling   batch 64, {new_tokens} new tokens: cache {cached_time:.2f} s | naive "
           f"{naive_time:.2f} s | ratio {naive_time / cached_time:.1f}x (target >= 20)")
+    print(f"           of the cached {cached_time:.2f} s, the model's forward passes alone take {forward:.2f} s "
+          f"({forward / cached_time:.0%}); the rest is drawing tokens and bookkeeping")
+    print(f"           fixed-shape decoding (every step the same shapes, as CUDA graphs need; same tokens): "
+          f"{fixed_time:.2f} s, {fixed_time / cached_time:.2f}x the cached time")
     print(f"           batch 512 with cache: {rate:,.0f} tokens/s. Its floor: the linear layers alone "
           f"{linear:,.0f} tokens/s, reading the KV cache once per step alone {reading:,.0f} tokens/s; "
           f"both: {ceiling:,.0f} tokens/s, of which the sampler reaches {rate / ceiling:.2f}x")
     if profile:
         from torch.profiler import ProfilerActivity, profile as profiler
-        with profiler(activities=[ProfilerActivity.CPU]) as prof:
-            run(512, True)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        for batch in (64, 512):
+            with profiler(activities=[ProfilerActivity.CPU]) as prof:
+                run(batch, True)
+            print(f"where sampling at batch {batch} spends its time:")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     return naive_time / cached_time
 
 
@@ -185,6 +196,25 @@ def linear_layers_alone(model, batch, new_tokens):
     for _ in range(new_tokens):
         step()
     return batch * new_tokens / (time.perf_counter() - start)
+
+
+@torch.inference_mode()
+def forward_passes_alone(model, batch, prompt_len, new_tokens):
+    """Seconds for what the cached sampler asks of the model and nothing else: one prefill of the
+    prompts, then a one-token forward pass per new token. The sampler's time minus this is its
+    own loop: drawing tokens, noting which rows stopped, dropping them."""
+    c = model.config
+    tokens = torch.randint(0, c.vocab_size, (batch, prompt_len + new_tokens))
+    positions = torch.arange(prompt_len + new_tokens).expand(batch, -1)
+    causal = torch.ones(prompt_len, prompt_len, dtype=torch.bool).tril()
+    prefill_mask = torch.zeros(batch, 1, prompt_len, prompt_len).masked_fill_(~causal, float("-inf"))
+    key_bias = torch.zeros(batch, 1, 1, prompt_len + new_tokens)
+    start = time.perf_counter()
+    cache = model.new_cache(batch, prompt_len + new_tokens)
+    model(tokens[:, :prompt_len], positions=positions[:, :prompt_len], cache=cache, attn_mask=prefill_mask)
+    for t in range(prompt_len, prompt_len + new_tokens - 1):
+        model(tokens[:, t:t + 1], positions=positions[:, t:t + 1], cache=cache, attn_mask=key_bias[..., :t + 1])
+    return time.perf_counter() - start
 
 
 @torch.no_grad()
@@ -231,7 +261,7 @@ def bench_eval(checkpoint, problems=160, samples=256):
 def main():
     p = lab.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["training", "sampling", "eval"])
-    p.add_argument("--profile", action="store_true", help="print where batch-512 sampling spends its time")
+    p.add_argument("--profile", action="store_true", help="print where sampling spends its time at batch 64 and 512")
     p.add_argument("--checkpoint", type=lab.path, help="the model the evaluation benchmark samples from (default "
                    "runs/default/pretrain/seed0/ckpt.pt, skipped if it does not exist yet)")
     args = p.parse_args()

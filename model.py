@@ -89,7 +89,10 @@ class CausalSelfAttention(nn.Module):
             start = cache.length
             cache.k[layer, :, :, start:start + T] = k
             cache.v[layer, :, :, start:start + T] = v
-            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+            # the mask's width says how many cached positions to read: the ones filled so far, or
+            # (fixed-shape decoding) the whole cache, with the positions not yet filled masked
+            keys = start + T if attn_mask is None else attn_mask.size(-1)
+            k, v = cache.k[layer, :, :, :keys], cache.v[layer, :, :, :keys]
         if attn_mask is None:  # training: plain causal attention, the fast fused path
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         elif T == 1:  # one new token per row: reading the cache is the cost, and two plain
@@ -200,15 +203,20 @@ def attention_bias(allowed, dtype):
 
 @torch.inference_mode()
 def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, generator=None,
-           use_cache=True):
+           use_cache=True, fixed_shape=False):
     """Generate a completion for each prompt (a list of token-id lists), in one batch.
 
     max_new_tokens: one budget for every row, or a list with each row's own: a row stops at its
     budget (truncated, finished False) whatever the others' are, so a short problem sampled beside
     a long one is cut where it would be cut alone. temperature 0 is greedy decoding.
     use_cache=False re-encodes the whole sequence every step (the naive baseline of the benchmark,
-    and the reference the tests compare against).
+    and the reference the tests compare against). fixed_shape=True gives every decode step the
+    same tensor shapes, which CUDA graphs need to replay a step: no row is dropped, and attention
+    reads the whole cache with the positions not yet written masked. Same tokens, more work per
+    step (on a CPU it only costs; `bench.py` measures how much).
     """
+    if fixed_shape and not use_cache:
+        raise ValueError("fixed_shape decoding reads the KV cache: it needs use_cache=True")
     model.eval()
     device = model.rope.device
     B, P = len(prompts), max(len(p) for p in prompts)
@@ -243,6 +251,8 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     seq = idx  # used by the uncached path only
 
     cache = model.new_cache(B, P + max_new_tokens) if use_cache else None
+    if fixed_shape:  # positions not yet written are read (with weight 0): they must not be NaN
+        cache.k.zero_(), cache.v.zero_()
     logits, _ = model(idx, positions=positions, cache=cache, attn_mask=attention_bias(prefill_mask[:, None], dtype))
     logits = logits[:, -1]
     next_pos = positions[:, -1] + 1
@@ -262,7 +272,7 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
             break
         # Stopped rows stay in the batch (their tokens are ignored) until a quarter of it is
         # done: copying the cache to drop rows costs more than a few wasted rows
-        if still <= 0.75 * len(rows):
+        if still <= 0.75 * len(rows) and not fixed_shape:
             keep = running
             rows, token, next_pos, key_bias = rows[keep], token[keep], next_pos[keep], key_bias[keep]
             row_budget, running = row_budget[keep], running[keep]
@@ -270,7 +280,10 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
                 cache.keep_rows(keep)
             else:
                 seq = seq[keep]
-        if use_cache:
+        if fixed_shape:
+            logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
+                              attn_mask=key_bias.masked_fill(arange > P + t, float("-inf")))
+        elif use_cache:
             logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
                               attn_mask=key_bias[..., :P + t + 1])
         else:  # naive: re-encode everything generated so far

@@ -24,15 +24,28 @@ def prompts():
     return [[TOK.bos_id, *TOK.encode(t)] for t in texts] * 6
 
 
+# the three ways to decode: the KV cache (dropping stopped rows), the cache with every step's
+# shapes fixed (what CUDA graphs need), and re-encoding the whole sequence (the reference)
+MODES = {"cache": {}, "fixed shape": {"fixed_shape": True}, "naive": {"use_cache": False}}
+
+
 @pytest.mark.parametrize("eos_id", [TOK.eos_id, 3, 7])  # 3 and 7: frequent EOS, many early stops
-def test_kv_cache_sampling_equals_uncached_sampling_for_the_same_seed(eos_id):
+def test_kv_cache_and_fixed_shape_sampling_equal_uncached_sampling_for_the_same_seed(eos_id):
     model = tiny_model()
-    runs = []
-    for use_cache in (True, False):
+    runs = {}
+    for mode, how in MODES.items():
         g = torch.Generator().manual_seed(5)
-        runs.append(sample(model, prompts(), 40, eos_id, TOK.pad_id, generator=g, use_cache=use_cache))
-    assert runs[0].completions == runs[1].completions and runs[0].finished == runs[1].finished
-    assert 0 < sum(runs[0].finished) < len(prompts()) or eos_id == TOK.eos_id
+        runs[mode] = sample(model, prompts(), 40, eos_id, TOK.pad_id, generator=g, **how)
+    for mode in ("cache", "fixed shape"):
+        assert runs[mode].completions == runs["naive"].completions
+        assert runs[mode].finished == runs["naive"].finished
+    # with eos 3 and 7 over a quarter of the rows stop early: the cached sampler drops rows
+    assert len(prompts()) // 4 < sum(runs["naive"].finished) < len(prompts()) or eos_id == TOK.eos_id
+
+
+def test_fixed_shape_decoding_needs_the_cache():
+    with pytest.raises(ValueError, match="use_cache"):
+        sample(tiny_model(), prompts(), 5, TOK.eos_id, TOK.pad_id, use_cache=False, fixed_shape=True)
 
 
 def test_left_padding_does_not_change_a_row():
@@ -96,13 +109,13 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
         model_from_checkpoint(wrong_size)
 
 
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_each_row_stops_at_its_own_budget_and_the_others_are_unchanged(use_cache):
+@pytest.mark.parametrize("mode", MODES)
+def test_each_row_stops_at_its_own_budget_and_the_others_are_unchanged(mode):
     model = tiny_model()
     budgets = [3, 40, 7, 40] * 6
     g = lambda: torch.Generator().manual_seed(5)
-    own = sample(model, prompts(), budgets, 3, TOK.pad_id, generator=g(), use_cache=use_cache)
-    shared = sample(model, prompts(), 40, 3, TOK.pad_id, generator=g(), use_cache=use_cache)
+    own = sample(model, prompts(), budgets, 3, TOK.pad_id, generator=g(), **MODES[mode])
+    shared = sample(model, prompts(), 40, 3, TOK.pad_id, generator=g(), **MODES[mode])
     for row, (mine, theirs, budget) in enumerate(zip(own.completions, shared.completions, budgets)):
         assert len(mine) <= budget
         if budget == 40:  # rows with the longest budget see exactly the same draws
