@@ -213,7 +213,7 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     and the reference the tests compare against). fixed_shape=True gives every decode step the
     same tensor shapes, which CUDA graphs need to replay a step: no row is dropped, and attention
     reads the whole cache with the positions not yet written masked. Same tokens, more work per
-    step (on a CPU it only costs; `bench.py` measures how much).
+    step (`bench.py` measures what that costs).
     """
     if fixed_shape and not use_cache:
         raise ValueError("fixed_shape decoding reads the KV cache: it needs use_cache=True")
