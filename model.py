@@ -56,13 +56,18 @@ def apply_rope(x, rotation):
 
 
 class KVCache:
-    """Keys and values of every layer for a batch, preallocated to `max_len` positions."""
+    """Keys and values of every layer for a batch, preallocated to `max_len` positions.
 
-    def __init__(self, n_layer, batch, n_head, max_len, head_dim, device, dtype):
+    `length` counts the positions filled so far, the same for every row (prompts are left-padded).
+    It is a Python int, or with `static=True` a 0-d tensor advanced in place: then a decode step
+    reads no value from Python, so one recorded step (a CUDA graph, a compiled graph) can be
+    replayed at every position."""
+
+    def __init__(self, n_layer, batch, n_head, max_len, head_dim, device, dtype, static=False):
         shape = (n_layer, batch, n_head, max_len, head_dim)
         self.k = torch.empty(shape, device=device, dtype=dtype)
         self.v = torch.empty(shape, device=device, dtype=dtype)
-        self.length = 0  # positions filled so far (the same for every row: prompts are left-padded)
+        self.length = torch.zeros((), dtype=torch.long, device=device) if static else 0
 
     def keep_rows(self, rows):
         """Drop finished rows: copy only the filled part of the kept rows."""
@@ -87,8 +92,13 @@ class CausalSelfAttention(nn.Module):
         v = qkv[:, :, 2].transpose(1, 2)
         if cache is not None:
             start = cache.length
-            cache.k[layer, :, :, start:start + T] = k
-            cache.v[layer, :, :, start:start + T] = v
+            if torch.is_tensor(start):  # a static cache: write where the tensor says
+                where = start + torch.arange(T, device=start.device)
+                cache.k[layer].index_copy_(2, where, k)
+                cache.v[layer].index_copy_(2, where, v)
+            else:
+                cache.k[layer, :, :, start:start + T] = k
+                cache.v[layer, :, :, start:start + T] = v
             # the mask's width says how many cached positions to read: the ones filled so far, or
             # (fixed-shape decoding) the whole cache, with the positions not yet filled masked
             keys = start + T if attn_mask is None else attn_mask.size(-1)
@@ -181,11 +191,11 @@ class GPT(nn.Module):
                                ignore_index=-1, reduction="none" if loss_reduction == "none" else loss_reduction)
         return logits, loss.view(B, T) if loss_reduction == "none" else loss
 
-    def new_cache(self, batch, max_len):
+    def new_cache(self, batch, max_len, static=False):
         c = self.config
         dtype = next(self.parameters()).dtype
         return KVCache(c.n_layer, batch, c.n_head, max_len, c.n_embd // c.n_head,
-                       self.rope.device, dtype)
+                       self.rope.device, dtype, static)
 
 
 # ---------------------------------------------------------------- sampling
@@ -211,9 +221,10 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     a long one is cut where it would be cut alone. temperature 0 is greedy decoding.
     use_cache=False re-encodes the whole sequence every step (the naive baseline of the benchmark,
     and the reference the tests compare against). fixed_shape=True gives every decode step the
-    same tensor shapes, which CUDA graphs need to replay a step: no row is dropped, and attention
-    reads the whole cache with the positions not yet written masked. Same tokens, more work per
-    step (`bench.py` measures what that costs).
+    same tensor shapes and no value from Python, which CUDA graphs need to replay a step: no row
+    is dropped, attention reads the whole cache with the positions not yet written masked, and
+    the cache's write position is a tensor advanced in place. Same tokens, more work per step
+    (`bench.py` measures what that costs).
     """
     if fixed_shape and not use_cache:
         raise ValueError("fixed_shape decoding reads the KV cache: it needs use_cache=True")
@@ -250,7 +261,7 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     seq = idx  # used by the uncached path only
 
-    cache = model.new_cache(B, P + max_new_tokens) if use_cache else None
+    cache = model.new_cache(B, P + max_new_tokens, static=fixed_shape) if use_cache else None
     if fixed_shape:  # positions not yet written are read (with weight 0): they must not be NaN
         cache.k.zero_(), cache.v.zero_()
     logits, _ = model(idx, positions=positions, cache=cache, attn_mask=attention_bias(prefill_mask[:, None], dtype))
@@ -280,9 +291,9 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
                 cache.keep_rows(keep)
             else:
                 seq = seq[keep]
-        if fixed_shape:
+        if fixed_shape:  # no value from Python: the step reads the write position from the cache
             logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
-                              attn_mask=key_bias.masked_fill(arange > P + t, float("-inf")))
+                              attn_mask=key_bias.masked_fill(arange > cache.length, float("-inf")))
         elif use_cache:
             logits, _ = model(token[:, None], positions=next_pos[:, None], cache=cache,
                               attn_mask=key_bias[..., :P + t + 1])

@@ -43,6 +43,37 @@ def test_kv_cache_and_fixed_shape_sampling_equal_uncached_sampling_for_the_same_
     assert len(prompts()) // 4 < sum(runs["naive"].finished) < len(prompts()) or eos_id == TOK.eos_id
 
 
+def recorded_graphs(model, fixed_shape, new_tokens):
+    """Compile the forward pass with dynamo, recording each graph it makes, and sample with it."""
+    graphs = []
+
+    def record(graph, example_inputs):
+        graphs.append(graph)
+        return graph.forward
+    torch._dynamo.reset()
+    model.forward = torch.compile(model.forward, backend=record, fullgraph=True, dynamic=False)
+    with torch._dynamo.config.patch(recompile_limit=64):
+        out = sample(model, prompts(), new_tokens, 3, TOK.pad_id, generator=torch.Generator().manual_seed(5),
+                     fixed_shape=fixed_shape)
+    torch._dynamo.reset()
+    return graphs, out
+
+
+def test_one_recorded_decode_step_replays_at_every_position():
+    # what a CUDA graph needs: a decode step that takes no value from Python, so the step
+    # recorded once gives the right tokens at every position. dynamo records a new graph whenever
+    # a value it read from Python changes; fixed-shape decoding must need exactly two graphs
+    # (the prefill, and one decode step for all 40 positions) and give eager's tokens
+    eager = sample(tiny_model(), prompts(), 40, 3, TOK.pad_id, generator=torch.Generator().manual_seed(5))
+    graphs, out = recorded_graphs(tiny_model(), fixed_shape=True, new_tokens=40)
+    assert len(graphs) == 2
+    assert out.completions == eager.completions and out.finished == eager.finished
+    # the control: the dynamic sampler reads its write position from Python and changes shape
+    # as rows drop, so each of its steps is a new graph
+    graphs, _ = recorded_graphs(tiny_model(), fixed_shape=False, new_tokens=6)
+    assert len(graphs) == 6
+
+
 def test_fixed_shape_decoding_needs_the_cache():
     with pytest.raises(ValueError, match="use_cache"):
         sample(tiny_model(), prompts(), 5, TOK.eos_id, TOK.pad_id, use_cache=False, fixed_shape=True)
