@@ -107,6 +107,17 @@ def add_run_options(parser, stage):
     parser.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
 
 
+def step_list(text):
+    """'10,30,60' -> [10, 30, 60] (sorted, each a positive integer)."""
+    try:
+        steps = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of steps") from None
+    if any(s < 1 for s in steps):
+        raise argparse.ArgumentTypeError(f"{text!r}: every step must be a positive integer")
+    return steps
+
+
 def task_list(text):
     """'addition, modular' -> ['addition', 'modular'] (names are checked by the caller)."""
     return [t.strip() for t in text.split(",") if t.strip()]

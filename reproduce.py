@@ -34,7 +34,9 @@ from study.rules import CLAIMS, HEADLINE
 from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
                         pretrain_config, rl_config, rl_logs, seeds_of, stage_run, student_steps)
 
-KL_BETA = 0.3  # the beta > 0 run of C2 (run J: 0.1 barely slowed the collapse, 1.0 froze the mix)
+KL_BETA = 0.3  # the beta > 0 run of C2 (0.1 barely slowed the collapse, 1.0 froze the mix)
+C2_STEPS = 30  # C2 reads the first 30 steps of the main RL run (collapse is over by step 15), and
+# its KL and coin-flip runs are that long: with a constant learning rate, the same first steps
 # C2's other world: the same tasks with chunk, not column, as the majority addition format
 OTHER_MIX = "column=0.35,chunk=0.6,direct=0.05"
 
@@ -125,15 +127,28 @@ def claim_runs(args, per_seed, world, timings):
     """What each requested claim reads, per seed: run directories and evaluation directories.
     Asking for a run runs it (or reuses it; with --plan, only records its command)."""
     want, reads, top = set(args.claims), {}, world.max_level("addition")
-    # C1 and C2 read the same RL runs, on every addition level: by the verifier's reward (beta 0),
-    # by it with a KL penalty (C2), and by a coin flip (the negative control of both, and C9's
-    # random-reward arm), each as long as the others
-    coin = lambda r: r.rl_variant("random-reward", reward="random")
+    # C1 and C2 read the same RL run, on every addition level: C1 at several steps and at its end,
+    # C2 its first C2_STEPS steps, beside a run with a KL penalty and one rewarded by a coin flip
+    # (C2's negative control, C1's damage reference and C9's random-reward arm), both that long
+    short = {"steps": min(C2_STEPS, rl_config(args).steps), "snapshots": []}
+    coin = lambda r: r.rl_variant("random-reward", reward="random", **short)
     if "C1" in want:
-        reads["C1"] = ({s: (r.base_eval, r.evaluated(r.rl())) for s, r in per_seed.items()},
-                       {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()})
+        # the control: C3's student, distilled from the oracle's chains on every level
+        student = lambda r: r.evaluated(r.patterns(), SPLITS)
+        steps = {s: r.rl_steps() for s, r in per_seed.items()}
+        last = rl_config(args).steps
+        pairs = {s: (r.base_eval, steps[s][last]) for s, r in per_seed.items()}
+        sharpened = None
+        if not args.plan:  # the sharpening temperature is chosen from RL's measured pass@1
+            found = {s: r.sharpened(rules.addition_pass1(lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top)
+                     for s, r in per_seed.items()}
+            if all(found.values()):
+                sharpened = ({s: t for s, (t, _) in found.items()},
+                             {s: (per_seed[s].base_eval, d) for s, (_, d) in found.items()})
+        reads["C1"] = (pairs, {s: (r.base_eval, student(r)) for s, r in per_seed.items()}, steps,
+                       {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()}, sharpened)
     if "C2" in want:
-        runs = {s: (r.rl(), r.rl_variant("kl", beta=KL_BETA)) for s, r in per_seed.items()}
+        runs = {s: (r.rl(), r.rl_variant("kl", beta=KL_BETA, **short)) for s, r in per_seed.items()}
         control, other = {s: coin(r) for s, r in per_seed.items()}, None
         seed = other_mix_seed(args, per_seed)
         if want >= set(CLAIMS) and seed is not None:  # does the winner change with the mix? one seed, its own base
@@ -141,7 +156,7 @@ def claim_runs(args, per_seed, world, timings):
             other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
             other_base = base_model(other_args, seed, timings)
             other = (other_args.format_mix or "the preset's mix",
-                     stage_run(args, "rlvr", other_base, seed, timings))
+                     stage_run(args, "rlvr", other_base, seed, timings, **short))
         reads["C2"] = (runs, control, other)
     if "C3" in want:
         reads["C3"] = ({s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()},
@@ -195,13 +210,15 @@ def judge(args, reads, top, out_dir):
     log = lambda run_dir: rl_logs(run_dir)[0]
     found = []
     if "C1" in reads:
-        pairs, control = reads["C1"]
-        found.append(rules.claim_c1(pairs, top, control))
-        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top} digits", control=control)
-        found[-1].plots.append("c1_pass_at_k.png")
+        pairs, control, steps, damage, sharpened = reads["C1"]
+        found.append(rules.claim_c1(pairs, top, control, steps, damage, sharpened))
+        plots.plot_c1_dose(steps, control, sharpened, top, os.path.join(out_dir, "c1_dose.png"))
+        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top} digits", control=damage)
+        found[-1].plots += ["c1_dose.png", "c1_pass_at_k.png"]
     if "C2" in reads:
         runs, control, other = reads["C2"]
-        runs = {s: (log(a), log(b)) for s, (a, b) in runs.items()}
+        c2_steps = min(C2_STEPS, rl_config(args).steps)
+        runs = {s: (log(a)[:c2_steps], log(b)) for s, (a, b) in runs.items()}
         control = {s: log(d) for s, d in control.items()}
         found.append(rules.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1]))))
         plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))

@@ -135,19 +135,27 @@ class RLConfig:
                          "is right; no chain, no reward), format (well-formed only) or random (a coin flip)",
                          choices=REWARDS)
     pool: int = option(0, "train on a fixed pool of N problems (0: fresh problems)", lab.nonnegative_int)
+    level_weights: str = option("uniform", "how fresh problems' levels are drawn: uniform (every level "
+                                "alike) or pretraining (at the base's pretraining weights, so the hardest "
+                                "level stays as rare as the base saw it)", choices=("uniform", "pretraining"))
+    snapshots: list = option([], "comma-separated steps at which a copy of the policy is kept as "
+                             "step<N>.pt (to evaluate the run part-way)", lab.step_list)
     log_samples_every: int = option(25, "steps between decoded samples in samples.txt", lab.positive_int)
     checkpoint_every: int = option(25, "steps between checkpoints", lab.positive_int)
 
 
 PRESETS = {
     "tiny": RLConfig(preset="tiny", steps=6, prompts=8, group=8, max_level=2, log_samples_every=3,
-                     checkpoint_every=3),
-    # format collapse is complete by step 10-15: 30 short steps keep it (docs/experiments.md, HD1)
-    "default": RLConfig(preset="default", steps=30, prompts=16),
-    "small": RLConfig(preset="small", steps=30, prompts=16),
+                     checkpoint_every=3, snapshots=[3]),
+    # C1 reads the run at steps 10, 30, 60 and 100 (narrowing grows with RL's length, as in Yue et
+    # al.'s figure); levels at the pretraining weights keep the hardest level as rare and rarely
+    # rewarded as in pretraining. C2 reads the first 30 steps, where format collapse is complete
+    "default": RLConfig(preset="default", steps=100, prompts=16, level_weights="pretraining",
+                        snapshots=[10, 30, 60]),
     "large": RLConfig(preset="large"),
     "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
 }
+PRESETS["small"] = dataclasses.replace(PRESETS["default"], preset="small")  # one seed of the default study
 
 
 def parse_args(argv=None):
@@ -221,7 +229,13 @@ class ProblemSource:
         out = []
         for _ in range(count):
             task = self.rng.choice(self.config.tasks)
-            out.append(sample_training_problem(self.world, self.rng, task, self.rng.choice(self.levels[task])))
+            levels = self.levels[task]
+            if self.config.level_weights == "pretraining":  # a level above the pretrained ones weighs as the top one
+                w = self.world.difficulty_weights[task]
+                level = self.rng.choices(levels, weights=[w[min(l, len(w)) - 1] for l in levels])[0]
+            else:
+                level = self.rng.choice(levels)
+            out.append(sample_training_problem(self.world, self.rng, task, level))
         return out
 
     def draw(self):
@@ -428,6 +442,11 @@ def train(config, out, resume_from=None, quiet=False, source=None):
                     else "no checkpoint was saved yet")
             raise lab.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
         step = at + 1
+        if step in config.snapshots and step < config.steps and lead:  # the run part-way, for evaluation
+            save_checkpoint(os.path.join(out, f"step{step}.pt"), {
+                "model": policy.state_dict(), "model_config": base["model_config"], "tokenizer": tokenizer.spec(),
+                "world": base["world"], "stage": "rlvr", "code": lab.code_version("rlvr"),
+                "config": dataclasses.asdict(config), "step": step, "finished": True, "snapshot": True})
         if step % config.log_samples_every == 0 or step == 1:
             shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
             samples_file.write(f"--- step {step}\n" + "".join(

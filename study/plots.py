@@ -31,7 +31,7 @@ def plot_c1(pairs, path, rl_label="RLVR", control=None):
     ks = sorted(next(iter(curves.values()))[0])
     mean = lambda model, lvl: [np.mean([c[k] for c in curves[(model, lvl)]]) for k in ks]
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4), gridspec_kw={"width_ratios": [1, 1, 0.8]})
-    labels = {"base": "base", "RLVR": rl_label, "control": "coin-flip reward (control)"}
+    labels = {"base": "base", "RLVR": rl_label, "control": "coin-flip reward (damage reference)"}
     for model, style in (("base", "--"), ("RLVR", "-"), ("control", ":")):
         if (model, levels[0]) not in curves:
             continue
@@ -46,6 +46,62 @@ def plot_c1(pairs, path, rl_label="RLVR", control=None):
         a.legend(fontsize=8)
     hardest_formats(pairs, levels[-1], cx, rl_label)
     fig.suptitle(f"C1: in-distribution addition, base vs {rl_label}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def c1_curves(eval_dir, top):
+    """(pass@1 on in-distribution addition, levels weighted equally; {k: mean pass@k} on the
+    hardest level, each problem's pass@k read from all its samples)."""
+    recs = load_predictions(eval_dir)
+    own = lambda r, k: pass_at_k(len(r["correct"]), sum(r["correct"]), k)
+    levels = sorted({r["level"] for r in recs.values()})
+    pass1 = np.mean([np.mean([own(r, 1) for r in recs.values() if r["level"] == lvl]) for lvl in levels])
+    hard = [r for r in recs.values() if r["level"] == top]
+    n = min(len(r["correct"]) for r in hard)
+    return float(pass1), {k: float(np.mean([own(r, k) for r in hard])) for k in ks_for(n)}
+
+
+def plot_c1_dose(steps, control, sharpened, top, path):
+    """C1's dose-response, the figure a student looks at first: one RL run read at several steps,
+    mean over seeds (thin lines: each seed). Left, pass@1 over RL steps; middle, pass@k at large k
+    on the hardest level; right, the hardest level's pass@k curves at each step, beside the base,
+    the distilled control and pure sharpening."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from study.rules import c1_k
+    curves = {s: {step: c1_curves(d, top) for step, d in by_step.items()} for s, by_step in steps.items()}
+    refs = {"distillation, every level (control)": ({s: c1_curves(b, top) for s, (_, b) in control.items()}, ":")}
+    if sharpened:
+        temps = sorted(set(sharpened[0].values()))
+        refs[f"base at T = {', '.join(f'{t:g}' for t in temps)} (sharpening)"] = (
+            {s: c1_curves(d, top) for s, (_, d) in sharpened[1].items()}, "-.")
+    xs = sorted(set.intersection(*(set(c) for c in curves.values())))
+    ks = sorted(curves[next(iter(curves))][xs[0]][1])
+    big = c1_k(ks[-1])
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(16, 4.2))
+    for a, value, label in ((ax, lambda c: c[0], "pass@1, addition 1-%d digits" % top),
+                            (bx, lambda c: c[1][big], f"pass@{big}, {top} digits")):
+        for s, c in curves.items():
+            a.plot(xs, [value(c[x]) for x in xs], color="0.8", lw=0.8)
+        a.plot(xs, [np.mean([value(c[x]) for c in curves.values()]) for x in xs], "o-", color="C0", lw=2,
+               label=f"RLVR, mean of {len(curves)} seeds")
+        for i, (name, (ref, style)) in enumerate(refs.items()):
+            a.axhline(np.mean([value(c) for c in ref.values()]), ls=style, color=f"C{i + 1}", label=name)
+        a.set(xlabel="RL step (0: the base)", ylabel=label, title=label + " over RL")
+        a.legend(fontsize=7)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(xs)))
+    for x, col in zip(xs, colors):
+        cx.plot(ks, [np.mean([c[x][1][k] for c in curves.values()]) for k in ks], "--" if x == 0 else "-",
+                color="k" if x == 0 else col, label="base" if x == 0 else f"RL step {x}")
+    for i, (name, (ref, style)) in enumerate(refs.items()):
+        cx.plot(ks, [np.mean([c[1][k] for c in ref.values()]) for k in ks], style, color=f"C{i + 1}", label=name)
+    cx.set(xlabel="k (samples)", ylabel="pass@k", title=f"{top} digits: pass@k as RL goes on", ylim=(0, 1.02))
+    cx.set_xscale("log", base=2)
+    cx.legend(fontsize=7)
+    fig.suptitle("C1, dose-response: pass@1 rises, pass@k at large k falls, the curves cross earlier as RL goes on")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

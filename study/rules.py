@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
-from eval import bin_labels, pass_at_k, transition_matrix, update_sparsity
+from eval import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
 from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions,
                          sample_count, sign_test, stratified_bootstrap)
 
@@ -32,6 +32,7 @@ class Claim:
     verdict: str                    # by the pre-registered rules (headline_verdict)
     lines: list = field(default_factory=list)
     plots: list = field(default_factory=list)
+    dose: list = field(default_factory=list)  # C1: the dose-response rows (dose_response)
 
 
 # ---------------------------------------------------------------- the pre-registered rules
@@ -59,14 +60,16 @@ ALPHA = 0.05       # the sign test's level
 MIN_SEEDS = 5      # with fewer seeds a sign test cannot reach ALPHA (4 of 4: p = 0.0625): indicative only
 C4_MARGIN = 0.02   # C4: "does not raise pass@n" means a rise below this margin
 TAIL_STEPS = 5     # C2 reads the end of a run as the mean of its last 5 logged steps
+C1_K = 64          # C1's large k: pass@64, read from n >= 4k samples (fewer samples: k = n // 4)
 
 RULES = (
     Rule("C1", "pass@1 rises where RL trains",
          "change base -> RL in pass@1 on every addition level (RL trains on all of them), per problem, "
          "levels weighted equally", ">", 0.0, "problem"),
-    Rule("C1", "pass@n falls on the hardest level",
-         "change base -> RL in pass@n (n = the evaluation's samples) on the hardest addition level, "
-         "which RL trains on too, per problem", "<", 0.0, "problem"),
+    Rule("C1", "large-k pass@k falls on the hardest level",
+         "change base -> RL (its last step) in pass@k at k = 64 (read without bias from 256 samples per "
+         "problem: k = n/4, at most 64) on the hardest addition level, which RL trains on too, at "
+         "pretraining's rarity, per problem", "<", 0.0, "problem"),
     Rule("C2", "one format takes over",
          f"share of the most used known format among the beta = 0 run's samples, mean over its last "
          f"{TAIL_STEPS} steps", ">", 0.9, "seed"),
@@ -145,9 +148,12 @@ STATISTIC = (f"the pooled effect over seeds with a 95% hierarchical bootstrap in
              f"(each seed's own estimate on the predicted side or not) gives p <= {ALPHA}")
 # the negative control of each headline claim, and the rules it is judged by: it must not show the effect
 CONTROLS = {
-    "C1": ("RLVR with a coin-flip reward (independent of the output) on the same data, for as many steps",
-           ("pass@1 rises where RL trains", "pass@n falls on the hardest level")),
-    "C2": ("the coin-flip RLVR run of C1's control, read as the beta = 0 run", ("one format takes over",)),
+    "C1": ("distillation from a teacher that brings what the base lacks (the oracle's chains on every "
+           "level, the hardest included: C3's student), on the same problems and samples; it can lower "
+           "large-k pass@k as RL does, and must not", ("pass@1 rises where RL trains",
+                                                      "large-k pass@k falls on the hardest level")),
+    "C2": ("RLVR with a coin-flip reward (independent of the output) on the same data, as long as the "
+           "beta = 0 run's first steps", ("one format takes over",)),
     "C3": ("the base model on the same shifts, judged as the student is", tuple(r.name for r in RULES if r.claim == "C3")),
 }
 
@@ -242,12 +248,26 @@ def judged_claim(name, statement, judged, control, control_label, intro, effect_
 
 # ---------------------------------------------------------------- C1: capability narrowing
 
-def c1_effects(pairs, top_level):
-    """pairs {seed: (base eval dir, RL eval dir)} -> (the two rules' effects, levels by key, n)."""
-    pass1, levels, n = pass_changes(pairs, 1)
-    pass_n, _, _ = pass_changes(pairs, "n")
-    hardest = at_level(pass_n, levels, top_level)
-    return {"pass@1 rises where RL trains": pass1, "pass@n falls on the hardest level": hardest}, levels, n
+def c1_k(n):
+    """C1's large k for n samples per hardest-level problem: 64, or n // 4 when n < 256."""
+    return max(1, min(C1_K, n // 4))
+
+
+def hardest_samples(pairs, top_level):
+    """The fewest samples any hardest-level problem has, in any evaluation of `pairs`."""
+    return min(len(r["correct"]) for ds in pairs.values() for d in ds
+               for r in load_predictions(d).values() if r["level"] == top_level)
+
+
+def c1_effects(pairs, top_level, k=None):
+    """pairs {seed: (base eval dir, arm eval dir)} -> (the two rules' effects, levels by key, k):
+    pass@1 on every level, pass@k at C1's large k on the hardest level (k: as given, else from
+    the pairs' own samples)."""
+    k = k or c1_k(hardest_samples(pairs, top_level))
+    pass1, levels, _ = pass_changes(pairs, 1)
+    pass_k, _, _ = pass_changes(pairs, k)
+    return {"pass@1 rises where RL trains": pass1,
+            "large-k pass@k falls on the hardest level": at_level(pass_k, levels, top_level)}, levels, k
 
 
 def judge_all(claim, effects, levels=None, names=None):
@@ -255,21 +275,107 @@ def judge_all(claim, effects, levels=None, names=None):
             if r.claim == claim and (names is None or r.name in names)]
 
 
-def claim_c1(pairs, top_level, control):
-    """pairs, control: {seed: (base eval dir, eval dir of RL on every addition level)}, RL by the
-    verifier's reward and by a coin flip."""
-    effects, levels, n = c1_effects(pairs, top_level)
+def addition_pass1(metrics, top_level):
+    """Mean pass@1 over in-distribution addition levels 1..top (levels weighted equally), from an
+    evaluation's metrics.json."""
+    groups = metrics["groups"]
+    return float(np.mean([groups[f"id/addition/{lvl}"]["pass_at_k"]["1"] for lvl in range(1, top_level + 1)
+                          if f"id/addition/{lvl}" in groups]))
+
+
+def crossover_k(base, arm, level):
+    """The smallest k (1, 2, 4, ... n) at which the arm's mean pass@k on one level falls below
+    the base's (Yue et al.'s crossing), or None if it never does. base, arm: {key: record}."""
+    keys = [k for k in base if k in arm and base[k]["level"] == level]
+    if not keys:
+        return None
+    n = min(min(len(base[k]["correct"]), len(arm[k]["correct"])) for k in keys)
+    curve = lambda recs, k: np.mean([pass_at_k(n, sum(recs[key]["correct"][:n]), k) for key in keys])
+    return next((k for k in ks_for(n) if curve(arm, k) < curve(base, k) - 1e-12), None)
+
+
+def dose_response(steps, top_level, k):
+    """steps {seed: {RL step: eval dir}} (step 0: the base) -> rows per step: (step, pooled pass@1
+    change, pooled large-k pass@k change on the hardest level, seeds with the pass@k change below
+    0, crossover k per seed)."""
+    rows = []
+    for step in sorted(set.intersection(*(set(d) for d in steps.values()))):
+        if step == 0:
+            continue
+        pairs = {s: (d[0], d[step]) for s, d in steps.items()}
+        effects, levels, _ = c1_effects(pairs, top_level, k)
+        one = hierarchical_bootstrap(effects["pass@1 rises where RL trains"], levels)
+        hard = effects["large-k pass@k falls on the hardest level"]
+        falls = sum(float(np.mean(list(e.values()))) < 0 for e in hard.values())
+        cross = {s: crossover_k(load_predictions(b), load_predictions(a), top_level) for s, (b, a) in pairs.items()}
+        rows.append((step, one, hierarchical_bootstrap(hard), falls, cross))
+    return rows
+
+
+def reference_lines(label, pairs, top_level, k):
+    """One line of a reference arm (not judged): its pooled changes in C1's two metrics."""
+    effects, levels, _ = c1_effects(pairs, top_level, k)
+    one = hierarchical_bootstrap(effects["pass@1 rises where RL trains"], levels)
+    hard = hierarchical_bootstrap(effects["large-k pass@k falls on the hardest level"])
+    return f"| {label} | {fmt_ci(*one)} | {fmt_ci(*hard)} |"
+
+
+def claim_c1(pairs, top_level, control, steps=None, damage=None, sharpened=None):
+    """pairs: {seed: (base eval dir, eval dir of RL's last step)}; control: {seed: (base eval dir,
+    eval dir of the oracle-distilled student)}, the arm that must not narrow; steps: {seed: {RL
+    step: eval dir}} for the dose-response; damage: the coin-flip RL run's pairs; sharpened:
+    (temperature by seed, pairs of the base at that temperature). The last three are references,
+    not judged."""
+    effects, levels, k = c1_effects(pairs, top_level)
     judged = judge_all("C1", effects, levels)
-    c_effects, c_levels, _ = c1_effects(control, top_level)
+    c_effects, c_levels, _ = c1_effects(control, top_level, k)
     judged_control = judge_all("C1", c_effects, c_levels, CONTROLS["C1"][1])
-    intro = [f"RL trains on additions of 1-{top_level} digits and is evaluated on every level ({n} samples "
-             "per problem). Narrowing is the pass@k curves crossing where RL trains: pass@1 rises, and "
-             f"pass@n falls on the {top_level}-digit level, the only one the base does not solve at large n "
-             "(on the easier levels the base solves nearly every problem at n samples, so pass@n has no "
-             "room to fall there; see the last table). A model RL merely damaged fails the first rule."]
-    claim = judged_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k on the hardest "
-                           "problems it trains on (capability narrowing)", judged, judged_control,
+    n = hardest_samples(pairs, top_level)
+    intro = [f"RL trains on additions of 1-{top_level} digits, levels drawn as in pretraining (the "
+             f"{top_level}-digit level stays rare), and is evaluated on every level; the {top_level}-digit "
+             f"problems get {n} samples each, so that pass@{k} is read without bias from n = {n} > k. "
+             f"Narrowing is the pass@k curves crossing where RL trains: pass@1 rises, and pass@{k} falls "
+             f"on the {top_level}-digit level, the only one the base does not solve at large k (on the "
+             "easier levels the base solves nearly every problem, so pass@k has no room to fall there). "
+             "A model RL merely damaged fails the first rule."]
+    claim = judged_claim("C1", "RLVR raises pass@1 where it trains and lowers pass@k at large k on the "
+                           "hardest problems it trains on (capability narrowing)", judged, judged_control,
                            CONTROLS["C1"][0], intro)
+    hard = judged[1]
+    excluding = sum(ci[1] < 0 for _, ci in hard.per_seed.values())
+    claim.lines += ["", f"Seeds whose own 95% interval of the pass@{k} change lies wholly below 0 (problems "
+                    f"resampled, {len(next(iter(effects[hard.rule.name].values())))} per seed): **{excluding} "
+                    f"of {len(hard.per_seed)}**."]
+    if steps:
+        rows = dose_response(steps, top_level, k)
+        claim.dose = rows
+        claim.lines += ["", "**Dose-response**: the same RL run read at several steps (each step's "
+                        "checkpoint evaluated on the same problems and samples), change from the base:", "",
+                        f"| RL step | pass@1, every level | pass@{k}, {top_level} digits | seeds with pass@{k} down | "
+                        "crossover k (median over seeds; none: never below the base) |", "|---|---|---|---|---|"]
+        for step, one, hardk, falls, cross in rows:
+            ks = [c for c in cross.values() if c is not None]
+            med = f"{int(np.median(ks))} ({len(ks)} of {len(cross)} seeds cross)" if ks else "none"
+            claim.lines.append(f"| {step} | {fmt_ci(*one)} | {fmt_ci(*hardk)} | {falls} of {len(cross)} | {med} |")
+    refs = [("RLVR (judged above)", pairs), ("distillation, every level (the control)", control)]
+    if sharpened:
+        temps, sharp_pairs = sharpened
+        refs.append((f"pure sharpening: the base at temperature {', '.join(f'{t:g}' for t in sorted(set(temps.values())))} "
+                     "(matched to RL's pass@1 per seed)", sharp_pairs))
+    if damage:
+        refs.append(("coin-flip reward (damage reference)", damage))
+    claim.lines += ["", "Arms beside RLVR on the same problems and samples (pooled change from the base, "
+                    "95% interval; only RLVR and the control are judged):", "",
+                    f"| arm | pass@1, every level | pass@{k}, {top_level} digits |", "|---|---|---|"]
+    claim.lines += [reference_lines(label, arm_pairs, top_level, k) for label, arm_pairs in refs]
+    if sharpened:
+        diff = {s: {key: v - sharp_hard[s].get(key, v) for key, v in e.items()}
+                for sharp_hard in [c1_effects(sharpened[1], top_level, k)[0]["large-k pass@k falls on the hardest level"]]
+                for s, e in effects["large-k pass@k falls on the hardest level"].items() if s in sharp_hard}
+        est, ci = hierarchical_bootstrap(diff)
+        below = sum(float(np.mean(list(e.values()))) < 0 for e in diff.values())
+        claim.lines += ["", f"Does RL narrow more than sharpening alone? RL's pass@{k} change minus "
+                        f"sharpening's, per problem: {fmt_ci(est, ci)} (below 0 on {below} of {len(diff)} seeds)."]
     lost = [row for seed, (b, r) in pairs.items() for row in lost_problems(b, r, seed)]
     formats = collections.Counter(f for row in lost for f in row["formats"])
     claim.lines += ["", f"Problems the base solved at least once and RL never did, all seeds: {len(lost)}; the "
@@ -296,11 +402,12 @@ def transitions_table(pairs):
     for base_dir, rl_dir in pairs.values():
         base = load_predictions(base_dir)
         transitions = transitions + transition_matrix(base, load_predictions(rl_dir))
-        n = min(len(r["correct"]) for r in base.values())
+        n = max(len(r["correct"]) for r in base.values())
     labels = bin_labels(n)
     lost = int(sum(transitions[i, :i].sum() for i in range(1, len(labels))))
     gained = int(sum(transitions[i, i + 1:].sum() for i in range(len(labels))))
-    lines = [f"Rows: base bin, columns: RL bin (correct samples out of {n}); {lost} problems moved to a "
+    lines = [f"Rows: base bin, columns: RL bin (correct samples out of {n}, Kim et al.'s bins scaled to "
+             f"each problem's own samples); {lost} problems moved to a "
              f"lower bin, {gained} to a higher one, {int(transitions[1:, 0].sum())} that the base solved "
              "at least once were never solved after RL.", "",
              "| base \\ RL | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
@@ -529,16 +636,20 @@ def one_line(text):
 
 def pass_changes(pairs, k, splits=("id",), task="addition"):
     """pairs {seed: (eval dir before, eval dir after)} -> ({seed: {problem: pass@k after - before}},
-    {problem: level}, n). k is 1 or "n": as many samples as both evaluations have (per seed)."""
+    {problem: level}, n). k is "n" (as many samples as every problem of both evaluations has, per
+    seed: one n for all) or a number (pass@k from all the samples each problem has in both, the
+    unbiased estimator, so the hardest level's extra samples count); n: the smallest such count."""
     effects, levels, ns = {}, {}, []
     for seed, (before_dir, after_dir) in pairs.items():
         load = lambda d: {key: r for s in splits for key, r in load_predictions(d, s, task).items()}
         before, after = load(before_dir), load(after_dir)
         keys = [key for key in before if key in after]
-        n = min(len(d[key]["correct"]) for d in (before, after) for key in keys) if keys else 0
+        own = {key: min(len(before[key]["correct"]), len(after[key]["correct"])) for key in keys}
+        n = min(own.values(), default=0)
+        m = (lambda key: n) if k == "n" else own.get
         at = n if k == "n" else k
-        p = lambda r: pass_at_k(n, sum(r["correct"][:n]), at)
-        effects[seed] = {key: p(after[key]) - p(before[key]) for key in keys}
+        p = lambda r, key: pass_at_k(m(key), sum(r["correct"][:m(key)]), at)
+        effects[seed] = {key: p(after[key], key) - p(before[key], key) for key in keys}
         levels.update({key: before[key]["level"] for key in keys})
         ns.append(n)
     return effects, levels, min(ns, default=0)

@@ -13,7 +13,22 @@ import curriculum
 import distill
 import pretrain
 import rlvr
-from study.rules import C3_TASKS, C5_SPLITS
+from study.rules import C3_TASKS, C5_SPLITS, addition_pass1
+
+SHARPEN_GRID = (0.25, 0.5, 0.75)  # temperatures tried for C1's sharpening reference (1.0: the base's own evaluation)
+
+
+def matching_temperature(passes, target):
+    """{temperature: pass@1} -> the temperature (a multiple of 0.05) at which pass@1, read off the
+    line between the two nearest grid points around `target`, equals it; the grid's best when no
+    temperature reaches it."""
+    ts = sorted(passes)
+    for lo, hi in reversed(list(zip(ts, ts[1:]))):  # the least sharpening that matches
+        a, b = passes[lo], passes[hi]
+        if min(a, b) <= target <= max(a, b) and a != b:
+            t = lo + (hi - lo) * (target - a) / (b - a)
+            return round(max(0.05, round(t / 0.05) * 0.05), 2)
+    return max(ts, key=lambda t: (passes[t], -t)) if target > max(passes.values()) else min(ts, key=lambda t: passes[t])
 
 # Design seeds are the ones tuning may use (the world, the model, the RL settings were tuned on
 # seeds 0-8); confirmation seeds are never used for tuning, and the README's results come from them
@@ -174,9 +189,11 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
     timed(timings, what, lambda: train(resume_from))
 
 
-def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None):
-    """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir)."""
-    config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset])
+def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None, **changes):
+    """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir).
+    changes: other EvalConfig fields (a lower temperature, fewer problems), each named in the
+    directory's name."""
+    config = dataclasses.replace(evaluation.EVAL_PRESETS[args.preset], **changes)
     if args.device:
         config.device = args.device
     if splits:
@@ -184,17 +201,22 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     other_count = samples if samples and samples != config.samples else None
     other_ood = ood_samples if ood_samples and ood_samples != config.ood_samples else None
     # every setting that changes the evaluation is in its directory's name: two evaluations of
-    # one checkpoint never share a directory (the preset's own splits go unnamed)
+    # one checkpoint never share a directory (the preset's own splits go unnamed), nor do two
+    # checkpoints of one run (ckpt.pt and a part-way step<N>.pt)
     other_splits = "+".join(config.splits) if tuple(config.splits) != tuple(evaluation.EVAL_PRESETS[args.preset].splits) else None
-    name = (f"eval-{config.preset}" + (f"-{other_count}" if other_count else "")
-            + (f"-ood{other_ood}" if other_ood else "") + (f"-{other_splits}" if other_splits else ""))
+    stem = os.path.splitext(os.path.basename(ckpt))[0]
+    name = (f"eval-{config.preset}" + (f"-{stem}" if stem != "ckpt" else "")
+            + (f"-{other_count}" if other_count else "")
+            + (f"-ood{other_ood}" if other_ood else "") + (f"-{other_splits}" if other_splits else "")
+            + "".join(f"-{k.replace('_', '')}{v:g}" if isinstance(v, float) else f"-{k.replace('_', '')}{v}"
+                      for k, v in sorted(changes.items())))
     if other_count:
         config.samples = other_count
     if other_ood:
         config.ood_samples = other_ood
     out = os.path.join(os.path.dirname(ckpt), name)
     rerun("eval.py", {"preset": args.preset, "checkpoint": ckpt, "device": args.device,
-                      "splits": splits, "samples": other_count, "ood_samples": other_ood}, out)
+                      "splits": splits, "samples": other_count, "ood_samples": other_ood, **changes}, out)
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path) and os.path.exists(ckpt):
         metrics = lab.read_json(metrics_path)
@@ -207,7 +229,8 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     if planned(args, out):
         return None, out
     print(f"[seed {seed}] evaluating -> {out}")
-    what = f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/{os.path.basename(os.path.dirname(out))}"
+    what = (f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/"
+            f"{os.path.basename(os.path.dirname(out))}" + (f" {name.split('-', 2)[-1]}" if name != f"eval-{config.preset}" else ""))
     timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
     return lab.read_json(metrics_path), out
 
@@ -313,6 +336,38 @@ class SeedRuns:
     # the runs
     def rl(self):
         return self.stage("rlvr")
+
+    def rl_steps(self):
+        """C1's dose-response: {RL step: evaluation dir} of the main RL run at each kept step and
+        at its end (step 0: the base), on the in-distribution problems."""
+        run, cfg = self.rl(), rl_config(self.args)
+        out = {0: self.base_eval}
+        for step in cfg.snapshots:
+            if step < cfg.steps:
+                ckpt = os.path.join(run, f"step{step}.pt")
+                out[step] = self.once(("eval", ckpt), lambda: evaluate_base(
+                    self.args, ckpt, self.seed, self.timings, splits=("id",))[1])
+        out[cfg.steps] = self.evaluated(run)
+        return out
+
+    def sharpened(self, target, top):
+        """Pure sharpening, C1's reference line: the base sampled at the temperature whose pass@1
+        on in-distribution addition (levels weighted equally) is nearest `target` (RL's), found
+        on a cheap grid (16 samples of 12 problems per level), then evaluated as RL is. Returns
+        (temperature, evaluation dir); None when the grid's evaluations are still to run (--plan)."""
+        grid = {1.0: self.base_eval}
+        for t in SHARPEN_GRID:
+            metrics, d = evaluate_base(self.args, self.base, self.seed, self.timings, splits=("id",), samples=16,
+                                       ood_samples=1, temperature=t, top_level_problems=0, top_level_samples=0)
+            if metrics is None:
+                return None
+            grid[t] = d
+        passes = {t: addition_pass1(lab.read_json(os.path.join(d, "metrics.json")), top) for t, d in grid.items()}
+        t = matching_temperature(passes, target)
+        if t == 1.0:  # no lower temperature matches better: the base as it is
+            return t, self.base_eval
+        return t, self.once(("sharpened", t), lambda: evaluate_base(
+            self.args, self.base, self.seed, self.timings, splits=("id",), temperature=t)[1])
 
     def rl_variant(self, name, **changes):
         return self.stage("rlvr", "-" + name, **changes)
