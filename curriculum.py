@@ -34,7 +34,7 @@ SELECTIONS = ("uniform", "easy", "hard", "edge")
 # the RL settings a composed run passes on (its option -> the RL config's field); reproduce.py
 # passes the same ones, under the same names, to every RL run of the study
 RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
-              "rl_updates": "updates"}
+              "rl_updates": "updates", "rl_level_weights": "level_weights"}
 
 
 class CompetenceSource(rlvr.ProblemSource):

@@ -65,7 +65,8 @@ def parse_args(argv=None):
     p.add_argument("--plan", type=lab.path, metavar="FILE",
                    help="run nothing: write the stages still to run (each stage's command and the "
                    "stages it needs) as a Makefile, e.g. plan.mk, for make -j N or a scheduler; then "
-                   "the same command without --plan writes the report")
+                   "the same command without --plan writes the report; a FILE ending in .slurm or "
+                   ".sbatch is a Slurm job array instead (one task per seed, then the report)")
     p.add_argument("--claims", "--only", dest="claims", default="headline",
                    help="headline (C1-C3, the default), all (C1-C9), or comma-separated claims, e.g. "
                    "C2,C5; only the stages they need are run")
@@ -139,12 +140,12 @@ def claim_runs(args, per_seed, world, timings):
         last = rl_config(args).steps
         pairs = {s: (r.base_eval, steps[s][last]) for s, r in per_seed.items()}
         sharpened = None
-        if not args.plan:  # the sharpening temperature is chosen from RL's measured pass@1
-            found = {s: r.sharpened(rules.addition_pass1(lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top)
-                     for s, r in per_seed.items()}
-            if all(found.values()):
-                sharpened = ({s: t for s, (t, _) in found.items()},
-                             {s: (per_seed[s].base_eval, d) for s, (_, d) in found.items()})
+        # the sharpening temperature is chosen from RL's measured pass@1 (a plan runs its grid only)
+        found = {s: r.sharpened(None if args.plan else rules.addition_pass1(
+                     lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top) for s, r in per_seed.items()}
+        if all(found.values()):
+            sharpened = ({s: t for s, (t, _) in found.items()},
+                         {s: (per_seed[s].base_eval, d) for s, (_, d) in found.items()})
         reads["C1"] = (pairs, {s: (r.base_eval, student(r)) for s, r in per_seed.items()}, steps,
                        {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()}, sharpened)
     if "C2" in want:
@@ -273,6 +274,11 @@ def main(argv=None):
     reads = claim_runs(args, per_seed, world, timings)
     if args.worker is not None:  # a --jobs worker: its stages are done; the study writes the report
         jobs.save_worker(report_dir(args), args.worker, timings, list(REUSED))
+        return
+    if args.plan and args.plan.endswith(jobs.SLURM_SUFFIXES):  # nothing ran: a job array for Slurm
+        jobs.write_slurm(args.plan, lab.sys.argv[1:] if argv is None else list(argv), args.seeds, report_dir(args))
+        print(f"plan: {args.plan} (a Slurm job array of {len(args.seeds)} seeds, then the report); submit "
+              f"it with: bash {args.plan}")
         return
     if args.plan:  # nothing ran: the stages still to run, for make
         jobs.write_plan(args.plan, lab.sys.argv[1:] if argv is None else list(argv), PLAN)

@@ -9,6 +9,7 @@ stage's own command (the line under "How to rerun") with the stages whose checkp
 so that `make -j N` (or a cluster's scheduler reading the same dependencies) can run them on
 several processes or machines sharing the folder; the study's command then writes the report."""
 import os
+import shlex
 import subprocess
 import sys
 
@@ -106,6 +107,44 @@ def write_plan(path, argv, stages):
         resume = f" $(if $(wildcard {out}/ckpt.pt),--resume)" if script in RESUMABLE else ""
         lines += [f"{stamp(out)}: {' '.join(needs)}".rstrip(),
                   "\t$(PYTHON) $(LAB)/" + line.removeprefix("python ") + resume, "\ttouch $@", ""]
+    lab.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+SLURM_SUFFIXES = (".slurm", ".sbatch")
+
+
+def write_slurm(path, argv, seeds, out_dir):
+    """A Slurm submission script: one array task per seed (the study's own command on that seed as
+    a --jobs worker, one CPU each, no report), then the report as a job that depends on the whole
+    array (the study's command, which finds every stage finished and writes the report with the
+    stage times the tasks measured). Run it with `bash FILE` on the cluster's login node, in the
+    folder where runs/ is shared by the nodes."""
+    args = " ".join(shlex.quote(a) for a in without(argv, "--plan", "--jobs", "--seeds"))
+    study = f"$PYTHON $LAB/reproduce.py {args}".rstrip()
+    logs = os.path.join(out_dir, "jobs")
+    lines = ["#!/usr/bin/env bash",
+             "# The study as a Slurm job array, written by: python reproduce.py " + " ".join(argv),
+             f"# Submit it from this folder ({os.getcwd()}, where runs/ is): bash {path}",
+             "# Each array task runs one seed's stages (a stopped task continues from its checkpoints when",
+             "# resubmitted); the report job starts when every task has ended well.",
+             "set -euo pipefail",
+             f"cd {shlex.quote(os.getcwd())}",
+             "PYTHON=${PYTHON:-python}",
+             f"LAB=${{LAB:-{shlex.quote(os.path.relpath(os.path.dirname(SCRIPT)))}}}",
+             f"SEEDS=({' '.join(map(str, seeds))})",
+             f"mkdir -p {shlex.quote(logs)}",
+             # the task's shell picks its seed from the list by its task id
+             "seeds=$(sbatch --parsable --job-name=tinyreason-seeds --array=0-$((${#SEEDS[@]} - 1)) "
+             f"--cpus-per-task=1 --output={shlex.quote(logs)}/slurm-%A_%a.log --export=ALL,OMP_NUM_THREADS=1 "
+             f"--wrap=\"S=({' '.join(map(str, seeds))}); {study} --seeds \\${{S[\\$SLURM_ARRAY_TASK_ID]}} "
+             f"{WORKER_FLAG} \\$SLURM_ARRAY_TASK_ID\")"]
+    lines += ["echo \"submitted the seeds as array job $seeds\"",
+              f"report=$(sbatch --parsable --job-name=tinyreason-report --dependency=afterok:$seeds "
+              f"--output={shlex.quote(logs)}/slurm-report-%j.log --wrap=\"{study} --seeds {','.join(map(str, seeds))} "
+              f"--jobs 1\")",
+              "echo \"submitted the report as job $report (after $seeds)\"", ""]
     lab.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -117,7 +117,9 @@ def write_report(args, results, found, timings, started):
              "reused from earlier runs with the same settings (see Stage times and How to rerun).",
              "", *claim_sections(found), "## The base model", "",
              f"One pretrained model per seed; {n} samples per in-distribution problem at "
-             f"temperature 1 (plus one greedy), {first_metrics['config']['ood_samples']} per "
+             f"temperature 1 (plus one greedy)" + (f", {first_metrics['config']['top_level_samples']} per problem "
+             f"of the hardest addition level ({first_metrics['config']['top_level_problems']} problems)"
+             if first_metrics['config'].get('top_level_samples') else "") + f", {first_metrics['config']['ood_samples']} per "
              "shifted problem. Cells give the mean over seeds and, in brackets, the range.", "",
              "### Is the base model what post-training needs?", "",
              "| seed | check | measured | met |", "|---|---|---|---|"]

@@ -10,13 +10,14 @@ claims (C1-C3) also have a negative control each (`CONTROLS`) that must not show
 C4-C9, the extended study, have none yet, and each section names what its rules cannot tell.
 """
 import collections
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
 from eval import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
-from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions,
+from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions, power,
                          sample_count, sign_test, stratified_bootstrap)
 
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
@@ -312,6 +313,23 @@ def dose_response(steps, top_level, k):
     return rows
 
 
+def power_lines(judged, problems, k):
+    """What a confirmation run on new seeds would need, if the effect these seeds measured is real
+    (study.stats.power: a normal model of seed-to-seed and problem noise fitted to them)."""
+    rows = []
+    for seeds in (10, 15, 20):
+        for planned in (problems, 2 * problems):
+            holds, excluded, mu, tau, se = power(judged.per_seed, seeds, (problems, planned),
+                                                 excluding=math.ceil(0.7 * seeds))
+            rows.append(f"| {seeds} | {planned} | {holds:.2f} | {excluded:.2f} |")
+    _, _, mu, tau, se = power(judged.per_seed)
+    return ["", f"Power, from these seeds (per seed: mean {mu:+.3f}, seed-to-seed spread {tau:.3f}, problem "
+            f"noise {se:.3f} with {problems} problems): the chance that a run on new seeds confirms the pass@{k} "
+            "rule, and that at least 7 in 10 of its seeds have their own interval below 0, if this effect "
+            "is real:", "", "| new seeds | hardest-level problems | P(rule holds) | P(>= 70% of seeds' "
+            "intervals below 0) |", "|---|---|---|---|", *rows]
+
+
 def reference_lines(label, pairs, top_level, k):
     """One line of a reference arm (not judged): its pooled changes in C1's two metrics."""
     effects, levels, _ = c1_effects(pairs, top_level, k)
@@ -346,6 +364,8 @@ def claim_c1(pairs, top_level, control, steps=None, damage=None, sharpened=None)
     claim.lines += ["", f"Seeds whose own 95% interval of the pass@{k} change lies wholly below 0 (problems "
                     f"resampled, {len(next(iter(effects[hard.rule.name].values())))} per seed): **{excluding} "
                     f"of {len(hard.per_seed)}**."]
+    if len(hard.per_seed) >= 3:
+        claim.lines += power_lines(hard, len(next(iter(effects[hard.rule.name].values()))), k)
     if steps:
         rows = dose_response(steps, top_level, k)
         claim.dose = rows

@@ -354,14 +354,15 @@ class SeedRuns:
         """Pure sharpening, C1's reference line: the base sampled at the temperature whose pass@1
         on in-distribution addition (levels weighted equally) is nearest `target` (RL's), found
         on a cheap grid (16 samples of 12 problems per level), then evaluated as RL is. Returns
-        (temperature, evaluation dir); None when the grid's evaluations are still to run (--plan)."""
+        (temperature, evaluation dir); None with no target (--plan: the grid is planned, and the
+        matching evaluation is left to the study's command)."""
         grid = {1.0: self.base_eval}
         for t in SHARPEN_GRID:
             metrics, d = evaluate_base(self.args, self.base, self.seed, self.timings, splits=("id",), samples=16,
                                        ood_samples=1, temperature=t, top_level_problems=0, top_level_samples=0)
-            if metrics is None:
-                return None
             grid[t] = d
+        if target is None or metrics is None:  # a plan: the grid is still to run
+            return None
         passes = {t: addition_pass1(lab.read_json(os.path.join(d, "metrics.json")), top) for t, d in grid.items()}
         t = matching_temperature(passes, target)
         if t == 1.0:  # no lower temperature matches better: the base as it is

@@ -131,3 +131,31 @@ def arm_levels(eval_dir, n=None, splits=("id",)):
     all_ = by_level(keys, recs, [pass_at_k(n, sum(recs[k]["correct"][:n]), n) for k in keys])
     return (stratified_bootstrap([(1.0, v) for v in one.values()]), stratified_bootstrap(all_), n,
             {level: float(np.mean(v)) for level, v in one.items()})
+
+
+def power(per_seed, seeds=10, problems=None, excluding=7, alpha=0.05, sims=20000, seed=0):
+    """How likely a run on `seeds` new seeds is to confirm a "below 0" rule, if the effect these
+    seeds measured is real: a normal model fitted to them, simulated.
+
+    per_seed: {seed: (estimate, (low, high))}, each seed's estimate over its `n` problems with its
+    95% interval (problems resampled). The model: a seed's true effect ~ N(mu, tau^2) (mu: the
+    mean estimate; tau^2: their variance less the mean squared standard error, at least 0), its
+    estimate = true effect + N(0, se^2), se = the mean standard error scaled to `problems` (None:
+    as measured). Returns (P(the rule holds: every simulated seed's estimate counted by a one-sided
+    sign test at `alpha` and the pooled interval below 0), P(at least `excluding` seeds whose own
+    interval lies below 0), mu, tau, se)."""
+    est = np.array([e for e, _ in per_seed.values()], dtype=float)
+    se_now = np.array([(hi - lo) / 3.92 for _, (lo, hi) in per_seed.values()], dtype=float)
+    mu = float(est.mean())
+    tau = float(np.sqrt(max(est.var(ddof=1) - np.mean(se_now ** 2), 0.0))) if len(est) > 1 else 0.0
+    se = float(np.sqrt(np.mean(se_now ** 2)))
+    if problems:
+        se *= math.sqrt(problems[0] / problems[1])  # problems = (measured count, planned count)
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(mu, tau, (sims, seeds)) + rng.normal(0, se, (sims, seeds))
+    need = next(a for a in range(seeds + 1) if sign_test(a, seeds) <= alpha) if sign_test(seeds, seeds) <= alpha else None
+    below = (draws < 0).sum(1)
+    pooled_high = draws.mean(1) + 1.96 * draws.std(1, ddof=1) / math.sqrt(seeds)
+    holds = float(np.mean((below >= need) & (pooled_high < 0))) if need is not None else 0.0
+    excluded = float(np.mean(((draws + 1.96 * se) < 0).sum(1) >= excluding))
+    return holds, excluded, mu, tau, se

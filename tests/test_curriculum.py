@@ -13,7 +13,6 @@ from data import World
 from model import load_checkpoint
 import pytest
 
-pytestmark = pytest.mark.slow  # trains models or runs whole scripts
 
 
 def source(prompts=64):
@@ -56,6 +55,7 @@ def test_selection_levels():
     assert curriculum.selection_levels("easy", 6) == (1, 2)
 
 
+@pytest.mark.slow  # trains models
 def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     base = pretrain.train(dataclasses.replace(pretrain.PRESETS["tiny"], steps=40, device="cpu"),
                           str(tmp_path / "base"), quiet=True)
@@ -90,6 +90,7 @@ def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     assert not (tmp_path / "refused" / "rlvr").exists()
 
 
+@pytest.mark.slow  # trains models
 def test_edge_selection_runs_and_resumes_its_estimates(tmp_path):
     base = pretrain.train(dataclasses.replace(pretrain.PRESETS["tiny"], steps=40, device="cpu"),
                           str(tmp_path / "base"), quiet=True)

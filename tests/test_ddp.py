@@ -31,7 +31,7 @@ def test_two_processes_match_one(tmp_path):
     wa = torch.load(tmp_path / "one" / "ckpt.pt", weights_only=True)["model"]
     wb = torch.load(tmp_path / "two" / "ckpt.pt", weights_only=True)["model"]
     assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
-    assert any(not torch.equal(wa[k], torch.zeros_like(wa[k])) for k in wa)
+    assert a[-1] < a[0]  # both trained: the loss fell over the six steps
 
 
 NETWORK_ERRORS = ("Address already in use", "DistNetworkError", "RendezvousError", "Connection reset")

@@ -39,8 +39,9 @@ def test_kv_cache_and_fixed_shape_sampling_equal_uncached_sampling_for_the_same_
     for mode in ("cache", "fixed shape"):
         assert runs[mode].completions == runs["naive"].completions
         assert runs[mode].finished == runs["naive"].finished
-    # with eos 3 and 7 over a quarter of the rows stop early: the cached sampler drops rows
-    assert len(prompts()) // 4 < sum(runs["naive"].finished) < len(prompts()) or eos_id == TOK.eos_id
+    # with every EOS id some rows stop early and some run to the budget: the cached sampler drops
+    # stopped rows, and the comparison covers rows of both kinds
+    assert len(prompts()) // 4 < sum(runs["naive"].finished) < len(prompts())
 
 
 def recorded_graphs(model, fixed_shape, new_tokens):

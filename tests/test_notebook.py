@@ -36,7 +36,7 @@ def test_the_phenomena_notebook_executes_on_the_tiny_preset(tmp_path, monkeypatc
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # one figure per phenomenon
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 4  # C1: dose-response and pass@k; C2; C3
     shown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert all(f"### {c}:" in shown and "control" in shown for c in ("C1", "C2", "C3"))
     assert "problems lost" in "".join(o.get("text", "") for o in outputs)

@@ -216,3 +216,37 @@ def test_the_random_reward_is_a_coin_flip_whatever_the_sample():
     assert 0.4 < sum(draws["truncated"]) / 400 < 0.6
     # every other reward pays 0 to a truncated sample
     assert all(rlvr.reward_of(right, False, kind, random.Random(0)) == 0 for kind in ("correct", "steps", "format"))
+
+
+@pytest.mark.slow
+def test_a_kept_step_is_the_model_a_run_that_short_ends_with(tiny_base):
+    # C1 reads the main run part-way and C2 its first steps as if they were a shorter run: with a
+    # constant learning rate, the copy kept at step 3 of a 5-step run is a 3-step run's end
+    work, ckpt = tiny_base
+    config = dataclasses.replace(rlvr.PRESETS["tiny"], base=ckpt, steps=5, snapshots=[3])
+    long, short = str(work / "long"), str(work / "short")
+    for out, cfg in ((long, config), (short, dataclasses.replace(config, steps=3, snapshots=[]))):
+        os.makedirs(out)
+        rlvr.train(cfg, out, quiet=True)
+    kept = torch.load(os.path.join(long, "step3.pt"), weights_only=True)
+    end = torch.load(os.path.join(short, "ckpt.pt"), weights_only=True)["model"]
+    assert kept["finished"] and kept["step"] == 3 and not os.path.exists(os.path.join(short, "step3.pt"))
+    assert all(torch.equal(kept["model"][k], end[k]) for k in end)
+    first = [json.loads(line) for line in open(os.path.join(long, "metrics.jsonl"))][:3]
+    strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]
+    assert strip(first) == strip([json.loads(line) for line in open(os.path.join(short, "metrics.jsonl"))])
+
+
+def test_levels_can_be_drawn_as_rare_as_pretraining_drew_them():
+    from data.world import World
+    world = World()
+    counts = {}
+    for weights in ("uniform", "pretraining"):
+        config = dataclasses.replace(rlvr.PRESETS["default"], level_weights=weights, prompts=2000)
+        source = rlvr.ProblemSource(config, world, {"addition": list(range(1, 7))}, "test")
+        levels = [p.difficulty for p in source.draw()]
+        counts[weights] = {lvl: levels.count(lvl) / len(levels) for lvl in range(1, 7)}
+    assert all(abs(v - 1 / 6) < 0.03 for v in counts["uniform"].values())
+    w = world.difficulty_weights["addition"]
+    assert all(abs(counts["pretraining"][lvl] - w[lvl - 1] / sum(w)) < 0.02 for lvl in range(1, 7))
+    assert counts["pretraining"][6] < 0.05  # the hardest level stays rare

@@ -99,17 +99,71 @@ def test_c1_does_not_hold_when_rl_also_solves_the_hardest_level(tmp_path):
     assert claim_c1(pairs, 2, control).verdict == "not reproduced"
 
 
-def test_c1_fails_when_the_coin_flip_control_narrows_too(tmp_path):
+def test_c1_fails_when_the_distillation_control_narrows_too(tmp_path):
+    # the control is an arm that can narrow: here it does, so the rules do not single out RL
     pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(60, 0))
     assert claim_c1(pairs, 2, control).verdict.startswith("not reproduced: the negative control")
 
 
-def test_a_control_that_only_damages_the_model_does_not_show_narrowing(tmp_path):
-    # the coin flip wrecks the model: pass@n falls on the hardest level, but pass@1 falls too
-    pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(5, 0))
+def test_a_distilled_control_that_brings_the_hardest_level_does_not_show_narrowing(tmp_path):
+    # the control raises pass@1 and solves the hard problems more often: it shows no narrowing
+    pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(60, 20))
     c1 = claim_c1(pairs, 2, control)
     assert c1.verdict == "reproduced"
-    assert "| pass@n falls on the hardest level | < 0 |" in "\n".join(c1.lines)
+    text = "\n".join(c1.lines)
+    assert "| large-k pass@k falls on the hardest level | < 0 |" in text
+    assert "lies wholly below 0 (problems resampled, 4 per seed): **6 of 6**" in text
+
+
+def test_the_damage_reference_and_sharpening_are_shown_not_judged(tmp_path):
+    # the coin flip wrecks the model (pass@1 and pass@k both fall); sharpening keeps the hard level
+    pairs, control = c1_dirs(tmp_path, rl=(60, 0), control=(60, 20))
+    damage = {s: (b, write_eval(tmp_path / f"coin{s}x", c1_problems(5, 0))) for s, (b, _) in pairs.items()}
+    sharp = {s: (b, write_eval(tmp_path / f"sharp{s}", c1_problems(45, 3))) for s, (b, _) in pairs.items()}
+    c1 = claim_c1(pairs, 2, control, damage=damage, sharpened=({s: 0.5 for s in pairs}, sharp))
+    assert c1.verdict == "reproduced"
+    text = "\n".join(c1.lines)
+    assert "| coin-flip reward (damage reference) | -0.223 " in text
+    assert "the base at temperature 0.5" in text
+    # RL loses the hard problems that sharpening keeps: RL narrows more, on every seed
+    assert "sharpening's, per problem: -0.639" in text and "(below 0 on 6 of 6 seeds)" in text
+
+
+def test_large_k_pass_at_k_is_read_from_every_sample_of_the_hardest_level(tmp_path):
+    # 256 samples at the hardest level, 64 elsewhere: pass@64 of a problem solved 4 times in 256
+    base = write_eval(tmp_path / "b", {"e": (1, [1] * 32 + [0] * 32), "h": (2, [1] * 4 + [0] * 252)})
+    rl = write_eval(tmp_path / "r", {"e": (1, [1] * 60 + [0] * 4), "h": (2, [0] * 256)})
+    effects, _, k = rules.c1_effects({0: (base, rl)}, 2)
+    assert k == 64 and rules.c1_k(64) == 16 and rules.c1_k(8) == 2
+    hard = effects["large-k pass@k falls on the hardest level"][0]
+    assert list(hard) == ["h"] and hard["h"] == pytest.approx(-rules.pass_at_k(256, 4, 64))
+    assert effects["pass@1 rises where RL trains"][0]["e"] == pytest.approx(28 / 64)
+
+
+def test_the_dose_response_follows_the_run_and_its_crossover_moves_left(tmp_path):
+    base = {s: write_eval(tmp_path / f"b{s}", c1_problems(30, 6)) for s in SEEDS}
+    by_step = {10: (40, 4), 30: (50, 2), 100: (60, 0)}  # sharper on the easy level, fewer hard solves
+    steps = {s: {0: base[s], **{t: write_eval(tmp_path / f"s{s}-{t}", c1_problems(*v)) for t, v in by_step.items()}}
+             for s in SEEDS}
+    rows = rules.dose_response(steps, 2, 16)
+    assert [r[0] for r in rows] == [10, 30, 100]
+    one, hard = [r[1][0] for r in rows], [r[2][0] for r in rows]
+    assert one == sorted(one) and one[0] > 0 and hard == sorted(hard, reverse=True) and hard[-1] < hard[0] < 0
+    assert all(r[3] == len(SEEDS) for r in rows)
+    cross = [next(iter(r[4].values())) for r in rows]
+    assert all(c is not None for c in cross) and cross == sorted(cross, reverse=True)
+    # an arm above the base at every k never crosses
+    b = rules.load_predictions(base[0])
+    assert rules.crossover_k(b, b, 2) is None
+
+
+def test_the_sharpening_temperature_matches_rls_pass_at_1():
+    from study.runs import matching_temperature
+    passes = {0.25: 0.80, 0.5: 0.70, 0.75: 0.60, 1.0: 0.50}
+    assert matching_temperature(passes, 0.65) == 0.6   # between 0.5 and 0.75, rounded to 0.05
+    assert matching_temperature(passes, 0.50) == 1.0   # the base already matches
+    assert matching_temperature(passes, 0.95) == 0.25  # out of reach: the sharpest of the grid
+    assert matching_temperature(passes, 0.30) == 1.0   # RL below the base: no sharpening matches
 
 
 # ---------------------------------------------------------------- C2

@@ -42,3 +42,15 @@ def test_levels_are_weighted_equally_however_many_problems_each_has():
     levels = {k: k.rstrip("0123456789") for k in effects[0]}
     assert hierarchical_bootstrap(effects, levels)[0] == pytest.approx(0.5)
     assert hierarchical_bootstrap(effects)[0] == pytest.approx(0.1)
+
+
+def test_power_is_high_for_a_clear_effect_and_low_for_none():
+    from study.stats import power
+    clear = {s: (-0.3 + 0.01 * s, (-0.4 + 0.01 * s, -0.2 + 0.01 * s)) for s in range(10)}
+    holds, excluded, mu, tau, se = power(clear, seeds=10)
+    assert holds > 0.95 and excluded > 0.9 and mu == pytest.approx(-0.255) and se == pytest.approx(0.2 / 3.92)
+    none = {s: ((-1) ** s * 0.05, ((-1) ** s * 0.05 - 0.1, (-1) ** s * 0.05 + 0.1)) for s in range(10)}
+    assert power(none, seeds=10)[0] < 0.05 and power(none, seeds=10)[1] < 0.01
+    # more problems shrink the problem noise: a marginal effect becomes confirmable
+    marginal = {s: (-0.1, (-0.25, 0.05)) for s in range(10)}
+    assert power(marginal, 10, (32, 32))[1] < power(marginal, 10, (32, 128))[1]

@@ -36,5 +36,8 @@ def test_out_of_vocabulary_character_is_a_clear_error(text, char, position):
 
 
 def test_spec_identifies_the_vocabulary():
-    assert CharTokenizer().spec() == CharTokenizer().spec()
-    assert CharTokenizer().spec() != CharTokenizer(CHARS[::-1]).spec()
+    spec = CharTokenizer().spec()
+    assert spec["kind"] == "char" and spec["chars"] == CHARS and spec["specials"]
+    # any change of the vocabulary or of its order is another spec: ids would mean other characters
+    assert spec != CharTokenizer(CHARS[::-1]).spec()
+    assert spec != CharTokenizer(CHARS[:-1]).spec()
