@@ -7,7 +7,7 @@ C4-C9; `--claims C2,C5` runs a subset. Every claim is measured on one pretrained
 seed (trained once and shared); the report gives each rule's pooled effect with its interval,
 each seed's, the sign count and test, the control, the figures and the command of every run.
 
-    python reproduce.py                     # default preset, the 10 confirmation seeds
+    python reproduce.py                     # default preset, the 14 confirmation seeds
     python reproduce.py --preset small      # one seed, labelled indicative
     python reproduce.py --preset tiny       # the whole pipeline in a minute or two
     python reproduce.py --seeds design      # the design seeds (tuning happens on these)
@@ -46,7 +46,8 @@ def parse_args(argv=None):
                            formatter_class=lab.argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
     p.add_argument("--seeds", help="comma-separated seeds, or `design` (0-9: the seeds tuning may "
-                   "use), `confirm` (110-119: never tuned on) or `cf1` (100-109, run CF1's); default: "
+                   "use), `confirm` (130-143: never tuned on), or an earlier confirmation set, `cf1` (100-109) or "
+                   "`cf2` (110-119); default: "
                    "confirm for default, large and gpu, seed 0 for tiny and small")
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     pretrain.add_world_options(p)
@@ -90,7 +91,7 @@ def parse_args(argv=None):
     try:
         args.seeds = seeds_of(args.seeds, args.preset)
     except ValueError:
-        p.error(f"--seeds: {args.seeds!r} is not design, confirm, cf1 or a comma-separated list of integers")
+        p.error(f"--seeds: {args.seeds!r} is not design, confirm, cf1, cf2 or a comma-separated list of integers")
     if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
         p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
     if args.jobs is None:

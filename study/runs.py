@@ -31,10 +31,13 @@ def matching_temperature(passes, target):
     return max(ts, key=lambda t: (passes[t], -t)) if target > max(passes.values()) else min(ts, key=lambda t: passes[t])
 
 # Design seeds are the ones tuning may use (the world, the model, the RL settings were tuned on
-# seeds 0-8); confirmation seeds are never used for tuning, and the README's results come from them
-# seeds 100-109 were the confirmation set of run CF1; C1's redesign (HD3) came after reading them,
-# so the confirmation set is now 110-119, and 100-109 stay runnable as `cf1`
-SEED_SETS = {"design": list(range(10)), "confirm": list(range(110, 120)), "cf1": list(range(100, 110))}
+# seeds 0-9); confirmation seeds are never used for tuning, and the README's results come from
+# them. C1's design changed after 100-109 (`cf1`) and again after 110-119 (`cf2`) were read, so
+# the confirmation set is now 130-143: fourteen seeds, the count C1's power calculation asks for
+# (docs/experiments.md, 2026-12-06), which nothing had run when they were chosen (120-129 were
+# run on another CPU, FS)
+SEED_SETS = {"design": list(range(10)), "confirm": list(range(130, 144)), "cf1": list(range(100, 110)),
+             "cf2": list(range(110, 120))}
 DEFAULT_SEEDS = {"tiny": [0], "small": [0], "default": SEED_SETS["confirm"], "large": SEED_SETS["confirm"],
                  "gpu": SEED_SETS["confirm"]}
 
@@ -54,7 +57,8 @@ def seed_set_name(seeds):
         if set(seeds) <= set(members):
             return {"design": "design seeds (tuning may have used them)",
                     "confirm": "confirmation seeds (never used for tuning)",
-                    "cf1": "CF1's confirmation seeds (read before C1's redesign HD3)"}[name]
+                    "cf1": "an earlier confirmation set (100-109, read before C1's redesign of 2026-12-01)",
+                    "cf2": "an earlier confirmation set (110-119, read before C1's redesign of 2026-12-06)"}[name]
     return "seeds of your choosing (neither the design nor the confirmation set)"
 # samples per in-distribution problem for the arms of C5, C6 and C9 (pass@1, and pass@n with a
 # smaller n): a quarter of the cost of the 256 that C1 and C4 need for capability (None: as eval)
