@@ -4,6 +4,7 @@ each script alone can make the same run again (RERUN)."""
 import dataclasses
 import os
 import resource
+import shlex
 import sys
 import time
 
@@ -99,7 +100,7 @@ def cli_args(options):
 
 def rerun(script, options, out):
     """Record `python script --option value ... --out out`."""
-    line = " ".join(["python", script, *cli_args(options), "--out", out])
+    line = shlex.join(["python", script, *cli_args(options), "--out", out])  # '' for an empty list
     if line not in RERUN:
         RERUN.append(line)
     reads = [os.path.dirname(options[k]) for k in ("base", "checkpoint", "student") if options.get(k)]

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -94,7 +95,7 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     for script, marker, config in (("distill.py", "--arm known", "config.json"), ("rlvr.py", "--beta", "config.json"),
                                    ("curriculum.py", "--mode distill-rl", os.path.join("rlvr", "config.json"))):
         line = next(c for c in commands if c.startswith(f"python {script}") and marker in c)
-        args = line.split()[2:]
+        args = shlex.split(line)[2:]
         study_out = args[args.index("--out") + 1]
         args[args.index("--out") + 1] = "again"
         run(script, *args, cwd=tiny_run)
@@ -250,4 +251,5 @@ def test_a_slurm_plan_runs_one_array_task_per_seed_then_the_report(tmp_path):
     a, b = (next((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C2-seeds-0-1.md")).read_text()
             for name in ("serial", "slurm"))
     assert "### C2:" in a and claims_part(a) == claims_part(b)
-    assert (tmp_path / "slurm" / "runs" / "tiny" / "jobs" / "slurm-101_1.log").exists()
+    logs = next((tmp_path / "slurm" / "runs" / "tiny").glob("variant-*/jobs"))  # beside the report
+    assert sorted(p.name for p in logs.glob("*.log")) == ["slurm-101_0.log", "slurm-101_1.log", "slurm-report-102.log"]
