@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-import eval as evaluation
 import lab
 from lab import option
 from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
+from metrics import update_sparsity
 from model import autocast, load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
 TEACHERS = ("oracle", "checkpoint", "self")
@@ -283,7 +283,7 @@ def train(config, out, resume_from=None, quiet=False):
     lab.write_json(os.path.join(out, "summary.json"), {
         "steps": step, "problems": len(problems), "traces": len(traces),
         "problems_with_a_trace": len({p.key for p, _ in traces}),
-        "update_share": evaluation.update_sparsity(initial, student.state_dict())})
+        "update_share": update_sparsity(initial, student.state_dict())})
     return ckpt_path
 
 

@@ -22,7 +22,6 @@ from the first model to each other one, and draws pass@k curves (compare.png).
 """
 import dataclasses
 import json
-import math
 import os
 import sys
 from collections import Counter, defaultdict
@@ -36,10 +35,8 @@ import lab
 from lab import option
 from data import CharTokenizer, eval_problems, split_of, verify
 from data.world import SPLITS
+from metrics import BIN_EDGES_256, bin_labels, bootstrap_interval, capability_bin, ks_for, pass_at_k, transition_matrix
 from model import load_checkpoint, model_from_checkpoint, pick_device
-
-BIN_EDGES_256 = (0, 4, 16, 64, 128, 256)  # upper edges of Kim et al.'s bins for n = 256
-
 
 def split_list(text):
     """'id,length' -> ('id', 'length'), each a split of the world."""
@@ -82,91 +79,6 @@ EVAL_PRESETS = {
                       top_level_problems=160, splits=SPLITS, batch_rows=4096),
 }
 EVAL_PRESETS["small"] = dataclasses.replace(EVAL_PRESETS["default"], preset="small")  # one seed of the default study
-
-
-# ---------------------------------------------------------------- metric maths
-
-def pass_at_k(n, c, k):
-    """Unbiased pass@k: the chance that k of n samples, drawn without replacement, include at
-    least one of the c correct ones. 1 - C(n-c,k)/C(n,k) = 1 - prod_{i=n-c+1}^{n} (1 - k/i)."""
-    if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
-
-
-def ks_for(n):
-    """k = 1, 2, 4, ... up to n (n included)."""
-    ks = [2 ** i for i in range(int(math.log2(n)) + 1)]
-    return ks if ks[-1] == n else ks + [n]
-
-
-def bin_edges(n):
-    return [e * n / 256 for e in BIN_EDGES_256]
-
-
-def bin_labels(n):
-    edges, labels, low = bin_edges(n), [], 0
-    for e in edges:
-        if e == low == 0:
-            labels.append("0")
-        elif math.floor(e) < low:  # with few samples some bins hold no count at all
-            labels.append("empty")
-        else:
-            labels.append(f"{low:g}-{math.floor(e):g}")
-        low = math.floor(e) + 1
-    return labels
-
-
-def capability_bin(c, n):
-    """Index of the Kim et al. bin of a problem solved c times out of n."""
-    return next(i for i, e in enumerate(bin_edges(n)) if c <= e)
-
-
-def rollout_metrics(samples, group):
-    """What an RL step logs about its samples. samples: one (prompt index, level, reward, correct,
-    finished, format, length in tokens) per sample, `group` consecutive samples per prompt."""
-    n = len(samples)
-    rewards = torch.tensor([x[2] for x in samples]).view(n // group, group)
-    record = {"reward": rewards.mean().item(), "reward_std": rewards.std().item(),
-              "accuracy": sum(x[3] for x in samples) / n,
-              "zero_variance_groups": (rewards.std(1) == 0).float().mean().item(),
-              "length": sum(x[6] for x in samples) / n,
-              "truncated": 1 - sum(x[4] for x in samples) / n}
-    formats = Counter(x[5] for x in samples)
-    record["formats"] = {f: c / n for f, c in sorted(formats.items())}
-    by_format, levels = {}, {}
-    for x in samples:
-        by_format.setdefault(x[5], []).append(x[6])
-        levels.setdefault(x[1], []).append(x[3])
-    record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
-    record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
-    return record
-
-
-def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
-    """Share of parameter entries whose absolute change exceeds each threshold, and ("bf16") the
-    share that changed at all once both are rounded to bf16 (where RL's sparsity was reported)."""
-    total, above, bf16 = 0, {t: 0 for t in thresholds}, 0
-    for name, w0 in initial.items():
-        delta = (final[name].float() - w0.float()).abs()
-        total += delta.numel()
-        for t in thresholds:
-            above[t] += (delta > t).sum().item()
-        bf16 += (final[name].bfloat16() != w0.bfloat16()).sum().item()
-    return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
-
-
-def bootstrap_interval(values, statistic=np.mean, resamples=1000, seed=0):
-    """95% percentile interval of `statistic` over resampled problems."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
-    stats = statistic(draws, axis=1)
-    return (float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5)))
 
 
 # ---------------------------------------------------------------- sampling and scoring
@@ -342,32 +254,6 @@ def plot_pass_at_k(models, path, by_level=False, split="id"):
     plt.close(fig)
 
 
-def plot_rl_run(metrics, path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    steps = [m["step"] for m in metrics]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
-    axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
-    axes[0].set_xlabel("RL step")
-    axes[0].legend()
-    formats = sorted({f for m in metrics for f in m["formats"]})
-    for f in formats:
-        axes[1].plot(steps, [m["formats"].get(f, 0.0) for m in metrics], label=f)
-    axes[1].set_ylabel("share of samples")
-    axes[1].set_xlabel("RL step")
-    axes[1].set_ylim(0, 1)
-    axes[1].legend()
-    axes[2].plot(steps, [m["length"] for m in metrics])
-    axes[2].set_ylabel("mean completion length (tokens)")
-    axes[2].set_xlabel("RL step")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def load_eval(directory):
     """(metrics, {(split, key, perturbation): record}) of an evaluation directory."""
     damaged = lab.LabError(f"the evaluation in {directory} is missing or damaged; evaluate again "
@@ -384,19 +270,6 @@ def load_eval(directory):
     except (OSError, ValueError, KeyError, TypeError):
         raise damaged from None
     return metrics, records
-
-
-def transition_matrix(records_a, records_b, split="id", task=None):
-    """Counts of problems moving from each capability bin under model A to each under B."""
-    size = len(BIN_EDGES_256)
-    matrix = np.zeros((size, size), dtype=int)
-    for key, a in records_a.items():
-        b = records_b.get(key)
-        if b is None or a["split"] != split or (task and a["task"] != task):
-            continue
-        matrix[capability_bin(sum(a["correct"]), len(a["correct"])),
-               capability_bin(sum(b["correct"]), len(b["correct"]))] += 1
-    return matrix
 
 
 def compare(directories, out_dir):

@@ -29,18 +29,20 @@ import dataclasses
 import os
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-import eval as evaluation
 import lab
 from lab import option
 from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
 from data.world import sample_training_problem
+from metrics import update_sparsity
 from model import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
 
 
@@ -272,6 +274,37 @@ def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
 
 # ---------------------------------------------------------------- one GRPO step
 
+class Sample(NamedTuple):
+    """What every process needs to know about one sample: for the loss normaliser and the log."""
+    prompt: int  # the prompt's index in the step's batch
+    level: int
+    reward: float
+    correct: bool
+    finished: bool
+    format: str
+    length: int  # completion tokens, the stop token included
+
+
+def rollout_metrics(samples, group):
+    """What an RL step logs about its samples: Sample tuples, `group` consecutive ones per prompt."""
+    n = len(samples)
+    rewards = torch.tensor([x.reward for x in samples]).view(n // group, group)
+    record = {"reward": rewards.mean().item(), "reward_std": rewards.std().item(),
+              "accuracy": sum(x.correct for x in samples) / n,
+              "zero_variance_groups": (rewards.std(1) == 0).float().mean().item(),
+              "length": sum(x.length for x in samples) / n,
+              "truncated": 1 - sum(x.finished for x in samples) / n}
+    formats = Counter(x.format for x in samples)
+    record["formats"] = {f: c / n for f, c in sorted(formats.items())}
+    by_format, levels = {}, {}
+    for x in samples:
+        by_format.setdefault(x.format, []).append(x.length)
+        levels.setdefault(x.level, []).append(x.correct)
+    record["length_by_format"] = {f: sum(v) / len(v) for f, v in sorted(by_format.items())}
+    record["accuracy_by_level"] = {str(k): sum(v) / len(v) for k, v in sorted(levels.items())}
+    return record
+
+
 MICRO_BATCH = 32  # rows per forward/backward pass: bounds memory (128 rows peaked at 1.8-2.2 GB), same update
 
 
@@ -347,18 +380,17 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     adv = group_advantages(rewards, config.scale_std).view(-1)
     lengths = [len(ids) + fin for _, _, fin, ids in flat]
     correct = [bool(v.correct and fin) for v, (_, _, fin, _) in zip(verdicts, flat)]
-    # what every process needs to know about every sample: for the normaliser and the log
-    summary = [(i, prob.difficulty, r, c, fin, v.format or "unknown", n)
+    summary = [Sample(i, prob.difficulty, r, c, fin, v.format or "unknown", n)
                for i, (prob, _, fin, _), r, c, v, n in zip([i for i in mine for _ in range(G)], flat,
                                                            rewards.view(-1).tolist(), correct, verdicts, lengths)]
-    everything = sorted((x for part in ranks.gather(summary) for x in part), key=lambda x: x[0])
+    everything = sorted((x for part in ranks.gather(summary) for x in part), key=lambda x: x.prompt)
     # the normaliser counts every completion token of the batch, zero-variance groups included
     if config.loss_norm == "tokens":
-        denominator = float(sum(x[6] for x in everything))
+        denominator = float(sum(x.length for x in everything))
     else:
         budget = config.max_new_tokens or max(lab.completion_budget(p) for p in problems)
         denominator = float(len(problems) * G * budget)
-    record = {**evaluation.rollout_metrics(everything, G),
+    record = {**rollout_metrics(everything, G),
               "loss": 0.0, "grad_norm": 0.0, "entropy": None, "kl": None, "clip_frac": 0.0}
     # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
     keep = [i for i in range(len(flat)) if adv[i] != 0 or config.beta > 0]
@@ -369,11 +401,37 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
         record.update(policy_update(policy, reference, optimizer, x, y, adv[keep].to(device),
                                     config, denominator, device, ranks))
     rollouts = [(prob, text, r, c) for (prob, text, _, _), r, c in zip(flat, rewards.view(-1).tolist(), correct)]
-    all_correct = torch.tensor([x[3] for x in everything]).view(len(problems), G)
+    all_correct = torch.tensor([x.correct for x in everything]).view(len(problems), G)
     return record, rollouts, all_correct
 
 
 # ---------------------------------------------------------------- the run
+
+def plot_rl_run(metrics, path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [m["step"] for m in metrics]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
+    axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
+    axes[0].set_xlabel("RL step")
+    axes[0].legend()
+    formats = sorted({f for m in metrics for f in m["formats"]})
+    for f in formats:
+        axes[1].plot(steps, [m["formats"].get(f, 0.0) for m in metrics], label=f)
+    axes[1].set_ylabel("share of samples")
+    axes[1].set_xlabel("RL step")
+    axes[1].set_ylim(0, 1)
+    axes[1].legend()
+    axes[2].plot(steps, [m["length"] for m in metrics])
+    axes[2].set_ylabel("mean completion length (tokens)")
+    axes[2].set_xlabel("RL step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
 
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
@@ -477,9 +535,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     if lead:
         metrics = log.records()
         lab.write_json(os.path.join(out, "summary.json"), {
-            "steps": step, "update_share": evaluation.update_sparsity(initial, policy.state_dict()),
+            "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
-        evaluation.plot_rl_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
+        plot_rl_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
     lab.end_distributed(size)
     return ckpt_path
 

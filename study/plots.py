@@ -4,7 +4,7 @@ pretraining mix."""
 import numpy as np
 
 from data.world import World
-from eval import ks_for, pass_at_k
+from metrics import ks_for, pass_at_k
 from study.rules import lost_problems
 from study.stats import load_predictions
 

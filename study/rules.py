@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.core import ANSWER_LINE, all_steps_right
-from eval import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
+from metrics import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
 from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions, power,
                          sample_count, sign_test, stratified_bootstrap)
 

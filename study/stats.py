@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from eval import pass_at_k
+from metrics import pass_at_k
 
 
 def load_predictions(eval_dir, split="id", task="addition"):

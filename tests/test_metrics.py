@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from eval import bin_labels, bootstrap_interval, capability_bin, ks_for, pass_at_k
+from metrics import bin_labels, bootstrap_interval, capability_bin, ks_for, pass_at_k
 
 
 def test_pass_at_k_matches_the_combinatorial_definition():
