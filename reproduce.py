@@ -28,7 +28,7 @@ import lab
 import distill
 import pretrain
 import rlvr
-from study import jobs, plots, rules
+from study import claims, jobs, plots
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
 from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
@@ -100,9 +100,9 @@ def parse_args(argv=None):
     if "addition" not in world.task_weights:  # every claim reads or trains on addition
         p.error("every claim is measured on addition (C8's context table too), and --tasks leaves it "
                 "out; add it, e.g. --tasks addition=0.6," + args.tasks.strip().strip(","))
-    if "C8" in args.claims and rules.c8_task(world.task_weights) is None:
+    if "C8" in args.claims and claims.c8_task(world.task_weights) is None:
         p.error("C8 is asked on a task where a wrong step can still reach the right answer ("
-                + " or ".join(rules.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
+                + " or ".join(claims.C8_TASKS) + "), and --tasks has neither; add one to --tasks "
                 "or leave C8 out of --claims")
     return args
 
@@ -142,7 +142,7 @@ def claim_runs(args, per_seed, world, timings):
         pairs = {s: (r.base_eval, steps[s][last]) for s, r in per_seed.items()}
         sharpened = None
         # the sharpening temperature is chosen from RL's measured pass@1 (a plan runs its grid only)
-        found = {s: r.sharpened(None if args.plan else rules.addition_pass1(
+        found = {s: r.sharpened(None if args.plan else claims.addition_pass1(
                      lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top) for s, r in per_seed.items()}
         if all(found.values()):
             sharpened = ({s: t for s, (t, _) in found.items()},
@@ -191,7 +191,7 @@ def claim_runs(args, per_seed, world, timings):
                            os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt"))
                        for s, r in per_seed.items()}
     if "C8" in want:
-        task = rules.c8_task(world.task_weights)  # parse_args made sure there is one
+        task = claims.c8_task(world.task_weights)  # parse_args made sure there is one
         reads["C8"] = (
             {s: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(task, tasks=[task])),
                  "distill": r.arm(r.stage("distill", f"-self-{task}", teacher="self", tasks=[task]))}
@@ -213,7 +213,7 @@ def judge(args, reads, top, out_dir):
     found = []
     if "C1" in reads:
         pairs, control, steps, damage, sharpened = reads["C1"]
-        found.append(rules.claim_c1(pairs, top, control, steps, damage, sharpened))
+        found.append(claims.claim_c1(pairs, top, control, steps, damage, sharpened))
         plots.plot_c1_dose(steps, control, sharpened, top, os.path.join(out_dir, "c1_dose.png"))
         plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top} digits", control=damage)
         found[-1].plots += ["c1_dose.png", "c1_pass_at_k.png"]
@@ -222,17 +222,17 @@ def judge(args, reads, top, out_dir):
         c2_steps = min(C2_STEPS, rl_config(args).steps)
         runs = {s: (log(a)[:c2_steps], log(b)) for s, (a, b) in runs.items()}
         control = {s: log(d) for s, d in control.items()}
-        found.append(rules.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1]))))
+        found.append(claims.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1]))))
         plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
         found[-1].plots.append("c2_formats.png")
     if "C3" in reads:
         students, bases = reads["C3"]
-        curves = {"student": rules.shift_curve(students, top), "base": rules.shift_curve(bases, top)}
-        found.append(rules.claim_c3(students, bases, curves))
+        curves = {"student": claims.shift_curve(students, top), "base": claims.shift_curve(bases, top)}
+        found.append(claims.claim_c3(students, bases, curves))
         plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
         found[-1].plots.append("c3_shifts.png")
     if "C4" in reads:
-        found.append(rules.claim_c4(reads["C4"], top))
+        found.append(claims.claim_c4(reads["C4"], top))
     if "C5" in reads:
         d_steps = student_steps(args)
         r_cfg = rl_config(args)
@@ -241,17 +241,17 @@ def judge(args, reads, top, out_dir):
         compute = {"base": "-", "distill": f"{d_steps + rl_updates} steps",
                    "RLVR": f"{r_cfg.steps} steps{f' x {r_cfg.updates} updates' if r_cfg.updates > 1 else ''}, {samples}",
                    "distill -> RLVR": f"{d_steps} + {rl_updates} steps, {samples}"}
-        found.append(rules.claim_c5(reads["C5"], compute, top))
+        found.append(claims.claim_c5(reads["C5"], compute, top))
     if "C6" in reads:
         rl_steps = rl_config(args).steps
-        found.append(rules.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
+        found.append(claims.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
                                      for s, arms in reads["C6"].items()}, rl_steps))
     if "C7" in reads:
-        found.append(rules.claim_c7({s: (log(d), *rest) for s, (d, *rest) in reads["C7"].items()}))
+        found.append(claims.claim_c7({s: (log(d), *rest) for s, (d, *rest) in reads["C7"].items()}))
     if "C8" in reads:
-        found.append(rules.claim_c8(*reads["C8"]))
+        found.append(claims.claim_c8(*reads["C8"]))
     if "C9" in reads:
-        found.append(rules.claim_c9(reads["C9"]))
+        found.append(claims.claim_c9(reads["C9"]))
     return found
 
 

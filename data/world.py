@@ -20,7 +20,7 @@ from data import addition, chain, compare, modular
 TASKS = {module.NAME: module for module in (addition, modular, chain, compare)}
 FORMATS = sorted({f for module in TASKS.values() for f in module.FORMATS})  # every task's formats
 # `direct` is a minority format on purpose: the model never learns to add long numbers in its
-# head, so its share caps the easy levels' accuracy (docs/experiments.md, runs A-D, G)
+# head, so its share caps the easy levels' accuracy (docs/log/experiments.md, runs A-D, G)
 DEFAULT_FORMAT_MIX = {"column": 0.55, "chunk": 0.4, "direct": 0.05, "steps": 0.8, "chain": 0.8}
 # levels of a task that the default world leaves out, used when `--tasks` names it (kept out of
 # the default World so that its config, and so every cached stage's hash, stays as it was)

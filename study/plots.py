@@ -5,7 +5,7 @@ import numpy as np
 
 from data.world import World
 from metrics import ks_for, pass_at_k
-from study.rules import lost_problems
+from study.claims import lost_problems
 from study.stats import load_predictions
 
 
@@ -71,7 +71,7 @@ def plot_c1_dose(steps, control, sharpened, top, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from study.rules import c1_k
+    from study.claims import c1_k
     curves = {s: {step: c1_curves(d, top) for step, d in by_step.items()} for s, by_step in steps.items()}
     refs = {"distillation, every level (control)": ({s: c1_curves(b, top) for s, (_, b) in control.items()}, ":")}
     if sharpened:

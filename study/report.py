@@ -80,7 +80,7 @@ def rules_table(found):
               "of the control's rules holding); with fewer than "
               f"{rules.MIN_SEEDS} seeds no sign test can reach p <= {rules.ALPHA}, and the verdict is "
               "*indicative*, read from the intervals alone. Changes to a rule are logged in "
-              "docs/experiments.md before the measurement they affect."]
+              "docs/log/experiments.md before the measurement they affect."]
     return lines + [""]
 
 

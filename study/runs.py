@@ -14,7 +14,7 @@ import curriculum
 import distill
 import pretrain
 import rlvr
-from study.rules import C3_TASKS, C5_SPLITS, addition_pass1
+from study.claims import C3_TASKS, C5_SPLITS, addition_pass1
 
 SHARPEN_GRID = (0.25, 0.5, 0.75)  # temperatures tried for C1's sharpening reference (1.0: the base's own evaluation)
 
@@ -35,7 +35,7 @@ def matching_temperature(passes, target):
 # seeds 0-9); confirmation seeds are never used for tuning, and the README's results come from
 # them. C1's design changed after 100-109 (`cf1`) and again after 110-119 (`cf2`) were read, so
 # the confirmation set is now 130-143: fourteen seeds, the count C1's power calculation asks for
-# (docs/experiments.md, 2026-12-06), which nothing had run when they were chosen (120-129 were
+# (docs/log/experiments.md, 2026-12-06), which nothing had run when they were chosen (120-129 were
 # run on another CPU, FS)
 SEED_SETS = {"design": list(range(10)), "confirm": list(range(130, 144)), "cf1": list(range(100, 110)),
              "cf2": list(range(110, 120))}
@@ -66,7 +66,7 @@ def seed_set_name(seeds):
 ARM_SAMPLES = {"tiny": None, "small": None, "default": None, "large": 64, "gpu": 256}
 # optimizer steps of the distilled student of C3, C5 and C8 (None: the preset's distillation).
 # C3 is about a student near-perfect in distribution; at 100 steps seed 2's reached only 0.851,
-# at 300 every seed is at 0.91-0.99 (run N in docs/experiments.md); on `small`'s bases, 300
+# at 300 every seed is at 0.91-0.99 (run N in docs/log/experiments.md); on `small`'s bases, 300
 # left them at 0.83-0.91, short on the rare 6-digit level (HD1)
 STUDENT_STEPS = {"tiny": None, "small": 500, "default": 500, "large": 300, "gpu": None}
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from study import rules, stats
+from study import claims, stats
 
 
 def write_eval(path, problems, top=None):
@@ -84,13 +84,13 @@ def c4_arms(tmp_path, known_capability, unseen_solved=2):
 
 def test_c4_holds_when_only_the_new_knowledge_raises_capability(tmp_path):
     arms = c4_arms(tmp_path, known_capability=0)
-    c4 = rules.claim_c4({s: arms for s in SEEDS}, top_level=2)
+    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
     assert c4.verdict == "reproduced" and all(held_rules(c4).values()) and len(held_rules(c4)) == 5
 
 
 def test_c4_fails_when_patterns_only_distillation_solves_a_new_problem(tmp_path):
     arms = c4_arms(tmp_path, known_capability=1)
-    c4 = rules.claim_c4({s: arms for s in SEEDS}, top_level=2)
+    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
     held = held_rules(c4)
     assert c4.verdict == "not reproduced" and not held["patterns-only distillation does not raise pass@n"]
     assert held["new knowledge raises capability"] and held["self-distillation does not raise pass@n"]
@@ -98,7 +98,7 @@ def test_c4_fails_when_patterns_only_distillation_solves_a_new_problem(tmp_path)
 
 def test_c4_fails_when_the_new_arm_learns_only_the_length_it_was_taught(tmp_path):
     arms = c4_arms(tmp_path, known_capability=0, unseen_solved=0)
-    c4 = rules.claim_c4({s: arms for s in SEEDS}, top_level=2)
+    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
     held = held_rules(c4)
     assert c4.verdict == "not reproduced" and not held["new knowledge raises capability"]
     assert held["patterns-only distillation does not raise pass@n"]
@@ -114,14 +114,14 @@ def c5_arms(tmp_path, long_solved):
 
 
 def test_c5_holds_when_rl_after_distillation_beats_both(tmp_path):
-    c5 = rules.claim_c5({s: c5_arms(tmp_path / str(s), long_solved=2) for s in SEEDS}, {}, top_level=2)
+    c5 = claims.claim_c5({s: c5_arms(tmp_path / str(s), long_solved=2) for s in SEEDS}, {}, top_level=2)
     assert c5.verdict == "reproduced" and all(held_rules(c5).values())
     row = next(line for line in c5.lines if line.startswith("| 0 | distill -> RLVR |"))
     assert "| 1.000 | 0.500 |" in row  # pass@1 on the trained lengths, then on the longer ones
 
 
 def test_c5_fails_when_rl_after_distillation_loses_the_longer_additions(tmp_path):
-    c5 = rules.claim_c5({s: c5_arms(tmp_path / str(s), long_solved=0) for s in SEEDS}, {}, top_level=2)
+    c5 = claims.claim_c5({s: c5_arms(tmp_path / str(s), long_solved=0) for s in SEEDS}, {}, top_level=2)
     held = held_rules(c5)
     # it beats distillation on the trained lengths but loses level 3; it only ties RLVR
     assert c5.verdict == "not reproduced" and not held["distill -> RLVR beats RLVR alone"]
@@ -137,14 +137,14 @@ def c6_arms(tmp_path, hard_zero_variance, edge_right):
 
 
 def test_c6_holds_when_edge_data_helps_most_and_hard_data_gives_no_signal(tmp_path):
-    c6 = rules.claim_c6({s: c6_arms(tmp_path / str(s), 0.97, edge_right=3) for s in SEEDS}, steps=30)
+    c6 = claims.claim_c6({s: c6_arms(tmp_path / str(s), 0.97, edge_right=3) for s in SEEDS}, steps=30)
     assert c6.verdict == "reproduced" and len(held_rules(c6)) == 3
 
 
 def test_c6_fails_when_the_hard_arm_gets_a_signal_or_edge_data_does_not_help(tmp_path):
-    c6 = rules.claim_c6({s: c6_arms(tmp_path / str(s), 0.5, edge_right=3) for s in SEEDS}, steps=30)
+    c6 = claims.claim_c6({s: c6_arms(tmp_path / str(s), 0.5, edge_right=3) for s in SEEDS}, steps=30)
     assert c6.verdict == "not reproduced" and not held_rules(c6)["too-hard data gives no learning signal"]
-    c6 = rules.claim_c6({s: c6_arms(tmp_path / f"e{s}", 0.97, edge_right=2) for s in SEEDS}, steps=30)
+    c6 = claims.claim_c6({s: c6_arms(tmp_path / f"e{s}", 0.97, edge_right=2) for s in SEEDS}, steps=30)
     assert not held_rules(c6)["edge-of-competence data beats uniform data"]
 
 
@@ -165,14 +165,14 @@ def c7_runs(tmp_path, lengths, rl_changed):
 
 
 def test_c7_holds_when_rl_shortens_chains_with_a_sparser_update(tmp_path):
-    c7 = rules.claim_c7({s: c7_runs(tmp_path, (30.0, 25.0 - s), rl_changed=2) for s in SEEDS})
+    c7 = claims.claim_c7({s: c7_runs(tmp_path, (30.0, 25.0 - s), rl_changed=2) for s in SEEDS})
     assert c7.verdict == "reproduced" and len(held_rules(c7)) == 2
 
 
 def test_c7_fails_when_chains_grow_or_rl_changes_more_than_sft(tmp_path):
-    c7 = rules.claim_c7({s: c7_runs(tmp_path, (30.0, 31.0 + s), rl_changed=2) for s in SEEDS})
+    c7 = claims.claim_c7({s: c7_runs(tmp_path, (30.0, 31.0 + s), rl_changed=2) for s in SEEDS})
     assert c7.verdict == "not reproduced" and not held_rules(c7)["RL shortens chains"]
-    c7 = rules.claim_c7({s: c7_runs(tmp_path, (30.0, 25.0), rl_changed=8) for s in SEEDS})
+    c7 = claims.claim_c7({s: c7_runs(tmp_path, (30.0, 25.0), rl_changed=8) for s in SEEDS})
     assert not held_rules(c7)["the RL update is sparser than SFT's"]
 
 
@@ -182,13 +182,13 @@ def test_hollow_chains_are_right_answers_with_a_wrong_step(tmp_path):
               "correct": [True, True, False, True], "format": ["chain", "chain", "chain", "direct"],
               "steps_required": [2, 2, 2, 0], "steps_correct": [2, 1, 0, 0], "steps_written": [2, 2, 2, 0]}
     (tmp_path / "e" / "predictions.jsonl").write_text(json.dumps(record) + "\n")
-    q = rules.chain_quality(str(tmp_path / "e"), task="chain")
+    q = claims.chain_quality(str(tmp_path / "e"), task="chain")
     # three chains (the direct answer has none); two right answers, one of them through a wrong step
     assert q["chains"] == 3 and q["accuracy"] == pytest.approx(2 / 3)
     assert q["chain_share"] == pytest.approx(3 / 4) and q["all_accuracy"] == pytest.approx(3 / 4)
     assert q["hollow"] == pytest.approx(1 / 2)
     assert q["step_correctness"] == pytest.approx((1 + 0.5 + 0) / 3)
-    assert rules.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
+    assert claims.chain_quality(str(tmp_path / "e"))["chains"] == 0  # no addition here
 
 
 def c8_eval(path, task, correct, steps_correct):
@@ -206,17 +206,17 @@ def test_c8_is_judged_on_the_task_it_is_given(tmp_path):
     arms = {"base": c8_eval(tmp_path / "b", "compare", [1, 1, 0, 0], [6, 6, 3, 3]),
             "RLVR": c8_eval(tmp_path / "r", "compare", [1, 1, 1, 0], [6, 6, 6, 6]),
             "distill": c8_eval(tmp_path / "d", "compare", [1, 1, 1, 0], [6, 5, 4, 3])}
-    c8 = rules.claim_c8({s: arms for s in SEEDS}, task="compare")
+    c8 = claims.claim_c8({s: arms for s in SEEDS}, task="compare")
     assert c8.verdict == "reproduced" and len(held_rules(c8)) == 3
     # asked on another task, these predictions hold no chains: nothing can hold
-    assert not any(held_rules(rules.claim_c8({s: arms for s in SEEDS}, task="chain")).values())
+    assert not any(held_rules(claims.claim_c8({s: arms for s in SEEDS}, task="chain")).values())
     # a student whose right answers are no more hollow than the base's
     arms["distill"] = c8_eval(tmp_path / "d2", "compare", [1, 1, 1, 0], [6, 6, 6, 3])
-    c8 = rules.claim_c8({s: arms for s in SEEDS}, task="compare")
+    c8 = claims.claim_c8({s: arms for s in SEEDS}, task="compare")
     assert c8.verdict == "not reproduced" and not held_rules(c8)["distillation's right answers are more often hollow"]
-    assert rules.c8_task({"addition": 0.6, "compare": 0.2, "chain": 0.2}) == "compare"
-    assert rules.c8_task({"addition": 0.6, "chain": 0.2}) == "chain"
-    assert rules.c8_task({"addition": 1.0}) is None
+    assert claims.c8_task({"addition": 0.6, "compare": 0.2, "chain": 0.2}) == "compare"
+    assert claims.c8_task({"addition": 0.6, "chain": 0.2}) == "chain"
+    assert claims.c8_task({"addition": 1.0}) is None
 
 
 def c9_arms(tmp_path, random_right):
@@ -227,13 +227,13 @@ def c9_arms(tmp_path, random_right):
 
 
 def test_c9_holds_when_one_problem_and_a_coin_flip_each_recover_half_the_gain(tmp_path):
-    c9 = rules.claim_c9({s: c9_arms(tmp_path / str(s), random_right=3) for s in SEEDS})
+    c9 = claims.claim_c9({s: c9_arms(tmp_path / str(s), random_right=3) for s in SEEDS})
     assert c9.verdict == "reproduced" and len(held_rules(c9)) == 3
 
 
 def test_c9_fails_when_the_coin_flip_recovers_less_than_half(tmp_path):
     # full RLVR: +1.0 pass@1; the coin flip +0.25: a quarter, under half (a ratio would not be needed)
-    c9 = rules.claim_c9({s: c9_arms(tmp_path / str(s), random_right=1) for s in SEEDS})
+    c9 = claims.claim_c9({s: c9_arms(tmp_path / str(s), random_right=1) for s in SEEDS})
     held = held_rules(c9)
     assert c9.verdict == "not reproduced" and not held["a coin-flip reward recovers half the gain"]
     assert held["one problem recovers half the gain"] and held["full RLVR raises pass@1"]
@@ -252,9 +252,9 @@ def test_what_a_run_writes_counts_form_steps_and_a_collapsed_answer(tmp_path):
          "well_formed": [True, True], "steps_correct": [1, 1],
          "completions": ["column\n1+2+0=03\nans 7", "column\n1+2+0=03\nans 103"]}]
     (tmp_path / "e" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    w = rules.what_it_writes(str(tmp_path / "e"))
+    w = claims.what_it_writes(str(tmp_path / "e"))
     assert w["well_formed"] == pytest.approx(3 / 4)
     assert w["step_correctness"] == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
     assert (w["common"], w["common_share"]) == ("7", pytest.approx(2 / 4))  # the garbage has no answer
     assert w["example"] == ("101+2\n", "column\n1+2+0=03\nans 7")  # the 3-digit problem's first sample
-    assert rules.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"
+    assert claims.one_line(w["example"][1]) == "`column / 1+2+0=03 / ans 7`"

@@ -191,7 +191,7 @@ def test_stage_settings_pass_through_to_every_run_that_uses_them(tiny_run):
 
 
 def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
-    from study.rules import C3_TASKS
+    from study.claims import C3_TASKS
     from study.runs import distill_stage_overrides
     reach = lambda argv, **changes: distill_stage_overrides(reproduce.parse_args(argv), changes)
     chunk = ["--distill-format", "chunk", "--distill-steps", "7"]

@@ -67,3 +67,11 @@ def test_no_import_runs_up_a_floor_and_no_stage_imports_another():
     wrong = [f"{os.path.relpath(path, ROOT)}: {line}" for module, path in module_files()
              for line in violations(module, imports_of(path))]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_pre_registered_rules_fit_on_one_screen_and_compute_nothing():
+    """What a reviewer audits is the table alone: study/rules.py holds the rules and constants, and
+    imports none of the lab (judging is study/judge.py, measuring study/claims.py)."""
+    path = os.path.join(ROOT, "study", "rules.py")
+    assert len(open(path).read().splitlines()) <= 150
+    assert imports_of(path) == {"dataclasses"}

@@ -27,3 +27,15 @@ def test_the_readme_is_a_first_read_and_states_the_two_commands_and_the_tests():
     assert len(text.splitlines()) <= 150
     assert "pip install -r requirements.txt" in text and "python reproduce.py" in text
     assert "`pytest`" in text
+
+
+RUN_CODE = re.compile(r"\b(?!C[1-9]\b)[A-Z]{1,3}[0-9]?\b")  # CF2, MD, HD3, ... (the claims C1-C9 are not)
+WORDS = {"GPT", "CPU", "GPU", "CLI", "KL", "SFT", "DDP", "RL", "RLVR", "GRPO", "CI", "OOD", "ID", "KV", "RoPE", "LN", "A", "B",
+         "N", "I", "pass"}
+
+
+def test_the_readme_names_no_runs_of_the_lab_log():
+    """A first read says what was measured in words and dates, not by the log's run codes."""
+    codes = {c for c in RUN_CODE.findall(readme()) if c not in WORDS}
+    assert not codes, f"README uses run codes: {sorted(codes)}"
+    assert RUN_CODE.findall("seeds of CF2 and HD3; C1 held") == ["CF2", "HD3"]  # the check can fail

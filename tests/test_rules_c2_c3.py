@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from study import rules
-from study.rules import claim_c1, claim_c2, claim_c3, judge, rule_named
+from study import claims, rules
+from study import judge as judging
+from study.claims import claim_c1, claim_c2, claim_c3
+from study.judge import judge, rule_named
 
 SEEDS = range(6)  # enough for the sign test to decide (6 of 6: p = 0.016)
 
@@ -31,9 +33,9 @@ def test_a_control_that_shows_the_effect_makes_the_claim_fail():
     keys = [f"p{i}" for i in range(10)]
     rising = {s: {k: 0.3 + 0.01 * (i % 3) for i, k in enumerate(keys)} for s in SEEDS}
     judged = [judge(rule, rising)]
-    assert rules.headline_verdict(judged, []) == "reproduced"
-    assert rules.headline_verdict(judged, [judge(rule, rising)]).startswith("not reproduced: the negative control")
-    assert rules.headline_verdict([judge(rule, {0: rising[0]})], []) == "indicative (1 seed): held"
+    assert judging.headline_verdict(judged, []) == "reproduced"
+    assert judging.headline_verdict(judged, [judge(rule, rising)]).startswith("not reproduced: the negative control")
+    assert judging.headline_verdict([judge(rule, {0: rising[0]})], []) == "indicative (1 seed): held"
 
 
 
@@ -42,13 +44,13 @@ def test_the_rules_table_reads_a_run_with_too_few_seeds_from_its_intervals():
     keys = [f"p{i}" for i in range(20)]
     rising = {k: 0.2 + 0.01 * (i % 5) for i, k in enumerate(keys)}
     noisy = {k: (0.6 if i % 2 else -0.5) for i, k in enumerate(keys)}  # mean above 0, interval across it
-    one = rules.rule_lines([judge(rule, {0: rising})], [], "none")
+    one = judging.rule_lines([judge(rule, {0: rising})], [], "none")
     assert "| **yes** (interval only) |" in one[2] and not any("✗" in line for line in one)
-    lines = rules.rule_lines([judge(rule, {0: noisy})], [judge(rule, {0: rising})], "a control")
+    lines = judging.rule_lines([judge(rule, {0: noisy})], [judge(rule, {0: rising})], "a control")
     assert lines[2].count("(interval only)") == 2 and "| no (interval only) |" in lines[2]
     assert lines[2].endswith("| **yes** (interval only) |")  # the control, read the same way
     falling = {k: -v for k, v in rising.items()}
-    many = rules.rule_lines([judge(rule, {s: (rising if s else falling) for s in SEEDS})], [], "none")
+    many = judging.rule_lines([judge(rule, {s: (rising if s else falling) for s in SEEDS})], [], "none")
     assert "interval only" not in many[2] and many[-1].startswith("✗")  # seed 0 is on the wrong side
 
 def test_every_headline_claim_has_rules_and_a_control():
@@ -91,7 +93,7 @@ def test_c1_holds_when_rl_sharpens_the_easy_level_and_loses_hard_problems_the_ba
     assert c1.verdict == "reproduced" and all(c1.held.values())
     # the 2-digit problems the base solved 3 or 4 times in 64 and RL never: 4 per seed
     assert "RL never did, all seeds: 24;" in "\n".join(c1.lines)
-    assert len(rules.lost_problems(*pairs[0])) == 4
+    assert len(claims.lost_problems(*pairs[0])) == 4
 
 
 def test_c1_does_not_hold_when_rl_also_solves_the_hardest_level(tmp_path):
@@ -133,10 +135,10 @@ def test_large_k_pass_at_k_is_read_from_every_sample_of_the_hardest_level(tmp_pa
     # 256 samples at the hardest level, 64 elsewhere: pass@64 of a problem solved 4 times in 256
     base = write_eval(tmp_path / "b", {"e": (1, [1] * 32 + [0] * 32), "h": (2, [1] * 4 + [0] * 252)})
     rl = write_eval(tmp_path / "r", {"e": (1, [1] * 60 + [0] * 4), "h": (2, [0] * 256)})
-    effects, _, k = rules.c1_effects({0: (base, rl)}, 2)
-    assert k == 64 and rules.c1_k(64) == 16 and rules.c1_k(8) == 2
+    effects, _, k = claims.c1_effects({0: (base, rl)}, 2)
+    assert k == 64 and claims.c1_k(64) == 16 and claims.c1_k(8) == 2
     hard = effects["large-k pass@k falls on the hardest level"][0]
-    assert list(hard) == ["h"] and hard["h"] == pytest.approx(-rules.pass_at_k(256, 4, 64))
+    assert list(hard) == ["h"] and hard["h"] == pytest.approx(-claims.pass_at_k(256, 4, 64))
     assert effects["pass@1 rises where RL trains"][0]["e"] == pytest.approx(28 / 64)
 
 
@@ -145,7 +147,7 @@ def test_the_dose_response_follows_the_run_and_its_crossover_moves_left(tmp_path
     by_step = {10: (40, 4), 30: (50, 2), 100: (60, 0)}  # sharper on the easy level, fewer hard solves
     steps = {s: {0: base[s], **{t: write_eval(tmp_path / f"s{s}-{t}", c1_problems(*v)) for t, v in by_step.items()}}
              for s in SEEDS}
-    rows = rules.dose_response(steps, 2, 16)
+    rows = claims.dose_response(steps, 2, 16)
     assert [r[0] for r in rows] == [10, 30, 100]
     one, hard = [r[1][0] for r in rows], [r[2][0] for r in rows]
     assert one == sorted(one) and one[0] > 0 and hard == sorted(hard, reverse=True) and hard[-1] < hard[0] < 0
@@ -153,8 +155,8 @@ def test_the_dose_response_follows_the_run_and_its_crossover_moves_left(tmp_path
     cross = [next(iter(r[4].values())) for r in rows]
     assert all(c is not None for c in cross) and cross == sorted(cross, reverse=True)
     # an arm above the base at every k never crosses
-    b = rules.load_predictions(base[0])
-    assert rules.crossover_k(b, b, 2) is None
+    b = claims.load_predictions(base[0])
+    assert claims.crossover_k(b, b, 2) is None
 
 
 def test_the_sharpening_temperature_matches_rls_pass_at_1():
