@@ -251,7 +251,7 @@ def bench_eval(checkpoint, problems=160, samples=256):
         print(f"evaluation skipped: {checkpoint} does not exist (run python pretrain.py first)")
         return None
     payload, world = lab.load_trained(checkpoint, "checkpoint")
-    model = model_from_checkpoint(payload, pick_device("cpu"))
+    model = model_from_checkpoint(payload, pick_device("cpu"), checkpoint)
     chosen = eval_problems(world, "id", math.ceil(problems / 10))[:problems]
     start = time.perf_counter()
     g = torch.Generator().manual_seed(0)

@@ -126,7 +126,6 @@ def configs(args):
         if ignored:
             raise lab.LabError(f"{', '.join(ignored)} apply to --mode distill-rl only; --mode select "
                                "sets the levels with --selection")
-    _, world = lab.load_trained(base)  # checked now, before any output is written
     rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
     for name, field in RL_OPTIONS.items():
         if getattr(args, name) is not None:
@@ -151,11 +150,13 @@ def configs(args):
             distill.check_format(d, "--distill-format")
         if args.distill_arm:
             d.arm = args.distill_arm
+        _, world = lab.load_trained(base)  # checked after the options that need no base, before any output
         if args.rl_max_level:
             rl.max_level = args.rl_max_level
             # checked now, not after the distillation has run
             rlvr.training_levels(rl, world, "--rl-max-level")
         return d, rl, None
+    _, world = lab.load_trained(base)
     top = world.max_level("addition")
     rl.min_level, rl.max_level = selection_levels(args.selection, top)
     return None, rl, CompetenceSource if args.selection == "edge" else None

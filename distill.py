@@ -179,7 +179,7 @@ def teacher_traces(config, world, problems, student, tokenizer, device, generato
         return [(p, TASKS[p.task].render_completion(p, oracle_format(config, p.task))) for p in problems]
     if config.teacher == "checkpoint":
         payload = load_checkpoint(config.teacher_checkpoint, tokenizer.spec())
-        teacher = model_from_checkpoint(payload, device)
+        teacher = model_from_checkpoint(payload, device, config.teacher_checkpoint)
     else:
         teacher = student
     outputs = lab.generate(teacher, tokenizer, problems, config.samples, 1.0, generator)
@@ -211,7 +211,7 @@ def train(config, out, resume_from=None, quiet=False):
         if task not in world.task_weights:
             raise lab.LabError(f"task {task!r} was not in the student's pretraining mix")
     torch.manual_seed(config.seed)
-    student = model_from_checkpoint(base, device)
+    student = model_from_checkpoint(base, device, config.base)
     initial = {k: v.detach().clone() for k, v in student.state_dict().items()}
     rng = random.Random(f"distill:{config.seed}")
     generator = torch.Generator(device=device).manual_seed(config.seed)

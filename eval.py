@@ -173,7 +173,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
     payload, world = lab.load_trained(checkpoint, "checkpoint")
-    model = model_from_checkpoint(payload, device)
+    model = model_from_checkpoint(payload, device, checkpoint)
     problems = []
     for split in config.splits:
         per_level = config.per_level
@@ -313,7 +313,7 @@ def show_samples(checkpoint, prompt, n, config):
     tokenizer = CharTokenizer()
     text = prompt if prompt.endswith("\n") else prompt + "\n"
     ids = [tokenizer.bos_id, *tokenizer.encode(text)]  # raises a clear error on a foreign character
-    model = model_from_checkpoint(load_checkpoint(checkpoint, tokenizer.spec()), pick_device(config.device))
+    model = model_from_checkpoint(load_checkpoint(checkpoint, tokenizer.spec()), pick_device(config.device), checkpoint)
     budget = model.config.block_size - len(ids)
     if budget < 1:
         raise lab.LabError(f"the prompt is {len(ids)} tokens; the model reads at most {model.config.block_size}")

@@ -385,14 +385,15 @@ def load_checkpoint(path, tokenizer_spec=None):
     return payload
 
 
-def model_from_checkpoint(payload, device="cpu"):
+def model_from_checkpoint(payload, device="cpu", source="the checkpoint"):
+    """The GPT a checkpoint payload describes, its weights loaded; `source` names it in an error."""
     try:
         model = GPT(GPTConfig(**payload["model_config"]))
         model.load_state_dict(payload["model"])
     except (TypeError, RuntimeError) as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         detail = next((line for line in lines if "mismatch" in line or "Missing" in line), lines[0] if lines else "")
-        raise CheckpointError(f"checkpoint weights do not fit its model config ({detail[:140]}); "
+        raise CheckpointError(f"{source}: its weights do not fit its model config ({detail[:140]}); "
                               "the file is damaged or from another version: retrain it") from None
     return model.to(device)
 

@@ -72,7 +72,8 @@ class PretrainConfig:
 
 
 # The `gpu` model learns every level of the default world (6-digit pass@1024 1.00), so its world
-# goes to 8 digits with the top level rarer still (docs/log/experiments.md, run G2).
+# goes to 8 digits with the top level rarer still (docs/log/experiments.md, 2026-11-26: with the
+# 6-digit world it had nothing left to learn, so no narrowing could show).
 GPU_ADDITION_WEIGHTS = [0.25, 0.25, 0.2, 0.15, 0.1, 0.03, 0.015, 0.005]
 PRESETS = {
     "tiny": PretrainConfig(preset="tiny", n_layer=2, n_head=2, n_embd=64, seq_len=160, steps=300,
@@ -80,7 +81,8 @@ PRESETS = {
     # rows of 128 tokens: the longest evaluated problem needs 120, and a step of 64 x 128 trains
     # 1.2x faster per token than 32 x 256 on 2 CPU cores. The length is the model's: at a fixed
     # 800 steps one seed in four ended well trained and three about 150 steps behind it, one
-    # with no 6-digit problem solved in 64 samples (docs/log/experiments.md, HD1 and HD2)
+    # with no 6-digit problem solved in 64 samples (docs/log/experiments.md, 2026-12-02), so
+    # pretraining now stops when its loss reaches a target
     "default": PretrainConfig(preset="default", seq_len=128, steps=1200, warmup=50, decay=0.2,
                               until_loss=0.17, eval_every=400),
     # the older, larger study: rows of 256 tokens, a fixed 1000 steps

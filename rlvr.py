@@ -447,7 +447,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     base, world = lab.load_trained(config.base)
     levels = training_levels(config, world)
     torch.manual_seed(config.seed)
-    policy = model_from_checkpoint(base, device)
+    policy = model_from_checkpoint(base, device, config.base)
     initial = {k: v.detach().clone() for k, v in policy.state_dict().items()}
     reference = None
     if config.beta > 0:

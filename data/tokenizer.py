@@ -54,11 +54,6 @@ class CharTokenizer:
         self.validate(text)
         return self.encoding.encode_ordinary(text)
 
-    def encode_batch(self, texts):
-        for text in texts:
-            self.validate(text)
-        return self.encoding.encode_ordinary_batch(texts, num_threads=1)
-
     def decode(self, ids):
         """Text of `ids`, stopping at the first EOS and dropping BOS/PAD."""
         out = []

@@ -66,8 +66,8 @@ def seed_set_name(seeds):
 ARM_SAMPLES = {"tiny": None, "small": None, "default": None, "large": 64, "gpu": 256}
 # optimizer steps of the distilled student of C3, C5 and C8 (None: the preset's distillation).
 # C3 is about a student near-perfect in distribution; at 100 steps seed 2's reached only 0.851,
-# at 300 every seed is at 0.91-0.99 (run N in docs/log/experiments.md); on `small`'s bases, 300
-# left them at 0.83-0.91, short on the rare 6-digit level (HD1)
+# at 300 every seed is at 0.91-0.99 (docs/log/experiments.md, 2026-11-25); on today's weaker
+# `default` bases 300 left them at 0.83-0.91, short on the rare 6-digit level (2026-12-02)
 STUDENT_STEPS = {"tiny": None, "small": 500, "default": 500, "large": 300, "gpu": None}
 
 

@@ -44,11 +44,6 @@ def stratified_bootstrap(strata, resamples=2000, seed=0):
     return float(point), (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
 
 
-def paired_bootstrap(deltas_by_seed, resamples=2000, seed=0):
-    """Mean of per-problem values pooled over seeds (each seed weighted by its problems)."""
-    return stratified_bootstrap([(len(d), d) for d in deltas_by_seed], resamples, seed)
-
-
 def hierarchical_bootstrap(effects, levels=None, resamples=2000, seed=0):
     """The pooled effect over seeds and its 95% interval, with seed-to-seed variance in it.
 

@@ -1,5 +1,6 @@
 """Bad input gets one line on stderr and exit status 2, never a traceback."""
 import os
+import re
 import subprocess
 import sys
 
@@ -182,6 +183,23 @@ def test_bad_input_gives_one_line_and_exit_status_2(main, argv, files, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
+    assert names_the_input(err, argv), f"{err!r} names none of the options, values or files of {argv}"
+
+
+def names_the_input(message, argv):
+    """Whether an error line points at what was wrong: an option given (as --name or name), a value
+    given (a number, a word, a file's name) or, for an empty value, the option it was given to."""
+    words = {a for a in argv if a.strip()}
+    words |= {a.lstrip("-") for a in argv if a.startswith("--")}
+    words |= {os.path.basename(a) for a in argv if os.sep in a}
+    words |= {part for a in argv for part in re.split(r"[=,:]", a) if len(part) > 1}
+    return any(w in message for w in words)
+
+
+def test_an_error_that_names_nothing_given_is_caught():
+    assert names_the_input("error: --lr: 'abc' is not a number", ["--lr", "abc"])
+    assert not names_the_input("error: something went wrong", ["--lr", "abc"])
+    assert not names_the_input("error: bad value", ["--steps", "-5"])
 
 
 def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(capsys):
