@@ -125,134 +125,177 @@ def other_mix_seed(args, per_seed):
     return next(iter(per_seed)) if args.worker in (None, 0) else None
 
 
-def claim_runs(args, per_seed, world, timings):
-    """What each requested claim reads, per seed: run directories and evaluation directories.
-    Asking for a run runs it (or reuses it; with --plan, only records its command)."""
-    want, reads, top = set(args.claims), {}, world.max_level("addition")
-    # C1 and C2 read the same RL run, on every addition level: C1 at several steps and at its end,
-    # C2 its first C2_STEPS steps, beside a run with a KL penalty and one rewarded by a coin flip
-    # (C2's negative control, C1's damage reference and C9's random-reward arm), both that long
-    short = {"steps": min(C2_STEPS, rl_config(args).steps), "snapshots": []}
-    coin = lambda r: r.rl_variant("random-reward", reward="random", **short)
-    if "C1" in want:
-        # the control: C3's student, distilled from the oracle's chains on every level
-        student = lambda r: r.evaluated(r.patterns(), SPLITS)
-        steps = {s: r.rl_steps() for s, r in per_seed.items()}
-        last = rl_config(args).steps
-        pairs = {s: (r.base_eval, steps[s][last]) for s, r in per_seed.items()}
-        sharpened = None
-        # the sharpening temperature is chosen from RL's measured pass@1 (a plan runs its grid only)
-        found = {s: r.sharpened(None if args.plan else claims.addition_pass1(
-                     lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top) for s, r in per_seed.items()}
-        if all(found.values()):
-            sharpened = ({s: t for s, (t, _) in found.items()},
-                         {s: (per_seed[s].base_eval, d) for s, (_, d) in found.items()})
-        reads["C1"] = (pairs, {s: (r.base_eval, student(r)) for s, r in per_seed.items()}, steps,
-                       {s: (r.base_eval, r.evaluated(coin(r))) for s, r in per_seed.items()}, sharpened)
-    if "C2" in want:
-        runs = {s: (r.rl(), r.rl_variant("kl", beta=KL_BETA, **short)) for s, r in per_seed.items()}
-        control, other = {s: coin(r) for s, r in per_seed.items()}, None
-        seed = other_mix_seed(args, per_seed)
-        if want >= set(CLAIMS) and seed is not None:  # does the winner change with the mix? one seed, its own base
-            other_args = lab.argparse.Namespace(**vars(args))
-            other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
-            other_base = base_model(other_args, seed, timings)
-            other = (other_args.format_mix or "the preset's mix",
-                     stage_run(args, "rlvr", other_base, seed, timings, **short))
-        reads["C2"] = (runs, control, other)
-    if "C3" in want:
-        reads["C3"] = ({s: r.evaluated(r.patterns(), SPLITS) for s, r in per_seed.items()},
-                       {s: r.base_eval for s, r in per_seed.items()})
-    if "C4" in want:
-        reads["C4"] = {s: {"base": r.base_eval,
-                           "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
-                           "known": r.evaluated(r.stage("distill", "-known", arm="known")),
-                           "self": r.evaluated(r.stage("distill", "-self", teacher="self"))}
-                       for s, r in per_seed.items()}
-    if "C5" in want:
-        reads["C5"] = {s: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels_matched()),
-                           "RLVR": r.c5_arm(r.rl_variant("longer", max_level=top + 2)),
-                           "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))}
-                       for s, r in per_seed.items()}
-    if "C6" in want:
-        arms = {}
-        for s, r in per_seed.items():
-            sel = {"uniform": r.rl()}
-            sel.update({name: r.curriculum(name) for name in ("easy", "hard", "edge")})
-            arms[s] = {name: (r.base_eval, r.evaluated(d) if name == "uniform" else r.arm(d), d)
-                       for name, d in sel.items()}
-        reads["C6"] = arms
-    if "C7" in want:
-        # SFT matched to RL: its own self-distillation run with RL's optimizer steps, learning rate
-        # and constant schedule, so that the changed-weight shares compare algorithms, not lr x steps
-        r_cfg = rl_config(args)
-        matched = dict(teacher="self", steps=r_cfg.steps * r_cfg.updates, lr=r_cfg.lr, min_lr=r_cfg.lr, warmup=0)
-        reads["C7"] = {s: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
-                           os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt"))
-                       for s, r in per_seed.items()}
-    if "C8" in want:
-        task = claims.c8_task(world.task_weights)  # parse_args made sure there is one
-        reads["C8"] = (
-            {s: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(task, tasks=[task])),
-                 "distill": r.arm(r.stage("distill", f"-self-{task}", teacher="self", tasks=[task]))}
-             for s, r in per_seed.items()},
-            {s: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()), "distill": r.evaluated(r.patterns(), SPLITS)}
-             for s, r in per_seed.items()}, task)
-    if "C9" in want:
-        reads["C9"] = {s: {"base": r.base_eval, "full": r.evaluated(r.rl()),
-                           "one problem": r.arm(r.rl_variant("one-problem", pool=1)),
-                           "random reward": r.arm(coin(r)),
-                           "format reward": r.arm(r.rl_variant("format-reward", reward="format"))}
-                       for s, r in per_seed.items()}
-    return reads
+class Study:
+    """What each claim's spec is given: the study's options, its world and every seed's runs.
+    Asking a SeedRuns for a run runs it (or reuses it; with --plan, only records its command)."""
+
+    def __init__(self, args, world, per_seed, timings):
+        self.args, self.world, self.per_seed, self.timings = args, world, per_seed, timings
+        self.top = world.max_level("addition")
+        # C1 and C2 read the same RL run, on every addition level: C1 at several steps and at its
+        # end, C2 its first C2_STEPS steps, beside a run with a KL penalty and one rewarded by a
+        # coin flip (C2's negative control, C1's damage reference and C9's random-reward arm)
+        self.short = {"steps": min(C2_STEPS, rl_config(args).steps), "snapshots": []}
+
+    def coin(self, r):
+        return r.rl_variant("random-reward", reward="random", **self.short)
+
+    def each(self, runs_of):
+        """{seed: runs_of(that seed's SeedRuns)}"""
+        return {s: runs_of(r) for s, r in self.per_seed.items()}
 
 
-def judge(args, reads, top, out_dir):
-    """Each claim's verdict by its rule, from the runs it reads, with its figure."""
-    log = lambda run_dir: rl_logs(run_dir)[0]
-    found = []
-    if "C1" in reads:
-        pairs, control, steps, damage, sharpened = reads["C1"]
-        found.append(claims.claim_c1(pairs, top, control, steps, damage, sharpened))
-        plots.plot_c1_dose(steps, control, sharpened, top, os.path.join(out_dir, "c1_dose.png"))
-        plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{top} digits", control=damage)
-        found[-1].plots += ["c1_dose.png", "c1_pass_at_k.png"]
-    if "C2" in reads:
-        runs, control, other = reads["C2"]
-        c2_steps = min(C2_STEPS, rl_config(args).steps)
-        runs = {s: (log(a)[:c2_steps], log(b)) for s, (a, b) in runs.items()}
-        control = {s: log(d) for s, d in control.items()}
-        found.append(claims.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1]))))
-        plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
-        found[-1].plots.append("c2_formats.png")
-    if "C3" in reads:
-        students, bases = reads["C3"]
-        curves = {"student": claims.shift_curve(students, top), "base": claims.shift_curve(bases, top)}
-        found.append(claims.claim_c3(students, bases, curves))
-        plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
-        found[-1].plots.append("c3_shifts.png")
-    if "C4" in reads:
-        found.append(claims.claim_c4(reads["C4"], top))
-    if "C5" in reads:
-        d_steps = student_steps(args)
-        r_cfg = rl_config(args)
-        samples = f"{r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"
-        rl_updates = r_cfg.steps * r_cfg.updates
-        compute = {"base": "-", "distill": f"{d_steps + rl_updates} steps",
-                   "RLVR": f"{r_cfg.steps} steps{f' x {r_cfg.updates} updates' if r_cfg.updates > 1 else ''}, {samples}",
-                   "distill -> RLVR": f"{d_steps} + {rl_updates} steps, {samples}"}
-        found.append(claims.claim_c5(reads["C5"], compute, top))
-    if "C6" in reads:
-        rl_steps = rl_config(args).steps
-        found.append(claims.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
-                                     for s, arms in reads["C6"].items()}, rl_steps))
-    if "C7" in reads:
-        found.append(claims.claim_c7({s: (log(d), *rest) for s, (d, *rest) in reads["C7"].items()}))
-    if "C8" in reads:
-        found.append(claims.claim_c8(*reads["C8"]))
-    if "C9" in reads:
-        found.append(claims.claim_c9(reads["C9"]))
+def log(run_dir):
+    return rl_logs(run_dir)[0]
+
+
+# ---------------------------------------------------------------- one spec per claim
+# Each claim is two functions side by side: what it reads (the runs, per seed) and how it is
+# judged (claims.claim_*, by the rules of study/rules.py) with its figures. SPECS lists them.
+
+def c1_reads(study):
+    top, last = study.top, rl_config(study.args).steps
+    steps = study.each(lambda r: r.rl_steps())
+    pairs = {s: (r.base_eval, steps[s][last]) for s, r in study.per_seed.items()}
+    # the sharpening temperature is chosen from RL's measured pass@1 (a plan runs its grid only)
+    found = {s: r.sharpened(None if study.args.plan else claims.addition_pass1(
+                 lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top)
+             for s, r in study.per_seed.items()}
+    sharpened = None
+    if all(found.values()):
+        sharpened = ({s: t for s, (t, _) in found.items()},
+                     {s: (study.per_seed[s].base_eval, d) for s, (_, d) in found.items()})
+    # the control: C3's student, distilled from the oracle's chains on every level
+    control = study.each(lambda r: (r.base_eval, r.evaluated(r.patterns(), SPLITS)))
+    damage = study.each(lambda r: (r.base_eval, r.evaluated(study.coin(r))))
+    return pairs, control, steps, damage, sharpened
+
+
+def c1_judge(study, reads, out_dir):
+    pairs, control, steps, damage, sharpened = reads
+    found = claims.claim_c1(pairs, study.top, control, steps, damage, sharpened)
+    plots.plot_c1_dose(steps, control, sharpened, study.top, os.path.join(out_dir, "c1_dose.png"))
+    plots.plot_c1(pairs, os.path.join(out_dir, "c1_pass_at_k.png"), f"RLVR on 1-{study.top} digits", control=damage)
+    found.plots += ["c1_dose.png", "c1_pass_at_k.png"]
     return found
+
+
+def c2_reads(study):
+    args = study.args
+    runs = study.each(lambda r: (r.rl(), r.rl_variant("kl", beta=KL_BETA, **study.short)))
+    control, other = study.each(study.coin), None
+    seed = other_mix_seed(args, study.per_seed)
+    if set(args.claims) >= set(CLAIMS) and seed is not None:  # does the winner change with the mix? one seed, its own base
+        other_args = lab.argparse.Namespace(**vars(args))
+        other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
+        other_base = base_model(other_args, seed, study.timings)
+        other = (other_args.format_mix or "the preset's mix",
+                 stage_run(args, "rlvr", other_base, seed, study.timings, **study.short))
+    return runs, control, other
+
+
+def c2_judge(study, reads, out_dir):
+    runs, control, other = reads
+    runs = {s: (log(a)[:study.short["steps"]], log(b)) for s, (a, b) in runs.items()}
+    control = {s: log(d) for s, d in control.items()}
+    found = claims.claim_c2(runs, control, KL_BETA, other=other and (other[0], log(other[1])))
+    plots.plot_rl_steps(runs, control, KL_BETA, os.path.join(out_dir, "c2_formats.png"))
+    found.plots.append("c2_formats.png")
+    return found
+
+
+def c3_reads(study):
+    return study.each(lambda r: r.evaluated(r.patterns(), SPLITS)), study.each(lambda r: r.base_eval)
+
+
+def c3_judge(study, reads, out_dir):
+    students, bases = reads
+    curves = {"student": claims.shift_curve(students, study.top), "base": claims.shift_curve(bases, study.top)}
+    found = claims.claim_c3(students, bases, curves)
+    plots.plot_c3(curves, os.path.join(out_dir, "c3_shifts.png"), len(students))
+    found.plots.append("c3_shifts.png")
+    return found
+
+
+def c4_reads(study):
+    return study.each(lambda r: {"base": r.base_eval,
+                                 "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
+                                 "known": r.evaluated(r.stage("distill", "-known", arm="known")),
+                                 "self": r.evaluated(r.stage("distill", "-self", teacher="self"))})
+
+
+def c4_judge(study, reads, out_dir):
+    return claims.claim_c4(reads, study.top)
+
+
+def c5_reads(study):
+    return study.each(lambda r: {"base": r.c5_arm(os.path.dirname(r.base)), "distill": r.c5_arm(r.all_levels_matched()),
+                                 "RLVR": r.c5_arm(r.rl_variant("longer", max_level=study.top + 2)),
+                                 "distill -> RLVR": r.c5_arm(r.curriculum("distill-rl"))})
+
+
+def c5_judge(study, reads, out_dir):
+    d_steps, r_cfg = student_steps(study.args), rl_config(study.args)
+    samples = f"{r_cfg.steps * r_cfg.prompts * r_cfg.group} samples"
+    rl_updates = r_cfg.steps * r_cfg.updates
+    compute = {"base": "-", "distill": f"{d_steps + rl_updates} steps",
+               "RLVR": f"{r_cfg.steps} steps{f' x {r_cfg.updates} updates' if r_cfg.updates > 1 else ''}, {samples}",
+               "distill -> RLVR": f"{d_steps} + {rl_updates} steps, {samples}"}
+    return claims.claim_c5(reads, compute, study.top)
+
+
+def c6_reads(study):
+    def arms(r):
+        sel = {"uniform": r.rl(), **{name: r.curriculum(name) for name in ("easy", "hard", "edge")}}
+        return {name: (r.base_eval, r.evaluated(d) if name == "uniform" else r.arm(d), d) for name, d in sel.items()}
+    return study.each(arms)
+
+
+def c6_judge(study, reads, out_dir):
+    return claims.claim_c6({s: {name: (base, ev, log(d)) for name, (base, ev, d) in arms.items()}
+                            for s, arms in reads.items()}, rl_config(study.args).steps)
+
+
+def c7_reads(study):
+    # SFT matched to RL: its own self-distillation run with RL's optimizer steps, learning rate
+    # and constant schedule, so that the changed-weight shares compare algorithms, not lr x steps
+    r_cfg = rl_config(study.args)
+    matched = dict(teacher="self", steps=r_cfg.steps * r_cfg.updates, lr=r_cfg.lr, min_lr=r_cfg.lr, warmup=0)
+    return study.each(lambda r: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
+                                 os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt")))
+
+
+def c7_judge(study, reads, out_dir):
+    return claims.claim_c7({s: (log(d), *rest) for s, (d, *rest) in reads.items()})
+
+
+def c8_reads(study):
+    task = claims.c8_task(study.world.task_weights)  # parse_args made sure there is one
+    return (study.each(lambda r: {"base": r.base_eval, "RLVR": r.arm(r.rl_variant(task, tasks=[task])),
+                                  "distill": r.arm(r.stage("distill", f"-self-{task}", teacher="self", tasks=[task]))}),
+            study.each(lambda r: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()),
+                                  "distill": r.evaluated(r.patterns(), SPLITS)}), task)
+
+
+def c8_judge(study, reads, out_dir):
+    return claims.claim_c8(*reads)
+
+
+def c9_reads(study):
+    return study.each(lambda r: {"base": r.base_eval, "full": r.evaluated(r.rl()),
+                                 "one problem": r.arm(r.rl_variant("one-problem", pool=1)),
+                                 "random reward": r.arm(study.coin(r)),
+                                 "format reward": r.arm(r.rl_variant("format-reward", reward="format"))})
+
+
+def c9_judge(study, reads, out_dir):
+    return claims.claim_c9(reads)
+
+
+SPECS = {"C1": (c1_reads, c1_judge), "C2": (c2_reads, c2_judge), "C3": (c3_reads, c3_judge),
+         "C4": (c4_reads, c4_judge), "C5": (c5_reads, c5_judge), "C6": (c6_reads, c6_judge),
+         "C7": (c7_reads, c7_judge), "C8": (c8_reads, c8_judge), "C9": (c9_reads, c9_judge)}
+assert tuple(SPECS) == CLAIMS
 
 
 def main(argv=None):
@@ -272,7 +315,8 @@ def main(argv=None):
     world = World(**pretrain_config(args, args.seeds[0]).world)
     top = world.max_level("addition")
     per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in results.items()}
-    reads = claim_runs(args, per_seed, world, timings)
+    study = Study(args, world, per_seed, timings)
+    reads = {c: SPECS[c][0](study) for c in CLAIMS if c in args.claims}  # in claim order: the runs' order
     if args.worker is not None:  # a --jobs worker: its stages are done; the study writes the report
         jobs.save_worker(report_dir(args), args.worker, timings, list(REUSED))
         return
@@ -286,7 +330,7 @@ def main(argv=None):
         print(f"plan: {args.plan} ({len(PLAN)} stages to run); run it with "
               f"OMP_NUM_THREADS=1 make -j 2 -f {args.plan}, or on a cluster's scheduler")
         return
-    found = judge(args, reads, top, report_dir(args))
+    found = [SPECS[c][1](study, reads[c], report_dir(args)) for c in CLAIMS if c in reads]
     if workers:
         timings[:0], REUSED[:] = workers
     path = write_report(args, results, found, timings, started)
