@@ -29,7 +29,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import cli
 import lab
+import rundir
 from data import CharTokenizer, World, eval_problems
 from model import GPT, GPTConfig, model_from_checkpoint, pick_device, sample
 
@@ -250,7 +252,7 @@ def bench_eval(checkpoint, problems=160, samples=256):
     if not os.path.exists(checkpoint):
         print(f"evaluation skipped: {checkpoint} does not exist (run python pretrain.py first)")
         return None
-    payload, world = lab.load_trained(checkpoint, "checkpoint")
+    payload, world = rundir.load_trained(checkpoint, "checkpoint")
     model = model_from_checkpoint(payload, pick_device("cpu"), checkpoint)
     chosen = eval_problems(world, "id", math.ceil(problems / 10))[:problems]
     start = time.perf_counter()
@@ -268,14 +270,14 @@ def bench_eval(checkpoint, problems=160, samples=256):
 
 
 def main():
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", choices=["training", "sampling", "eval"])
     p.add_argument("--profile", action="store_true", help="print where sampling spends its time at batch 64 and 512")
-    p.add_argument("--checkpoint", type=lab.path, help="the model the evaluation benchmark samples from (default "
+    p.add_argument("--checkpoint", type=cli.path, help="the model the evaluation benchmark samples from (default "
                    "runs/default/pretrain/seed0/ckpt.pt, skipped if it does not exist yet)")
     args = p.parse_args()
     if args.checkpoint and args.only in (None, "eval"):
-        lab.load_trained(args.checkpoint, "--checkpoint")  # a path the user gave must exist
+        rundir.load_trained(args.checkpoint, "--checkpoint")  # a path the user gave must exist
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.only in (None, "training"):
         bench_training()
@@ -287,4 +289,4 @@ def main():
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    cli.entry(main)

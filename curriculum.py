@@ -21,12 +21,15 @@ Two modes, both built from the stages' own functions (`distill.train`, `rlvr.tra
 
 Writes under runs/<preset>/curriculum/seed<seed>-<mode or selection>/ (or --out).
 """
+import argparse
 import dataclasses
+import json
 import os
 
-import lab
+import cli
 import distill
 import rlvr
+import rundir
 from model import pick_device
 from data import TASKS
 
@@ -83,18 +86,18 @@ def selection_levels(selection, top):
 
 
 def parse_args(argv=None):
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(rlvr.PRESETS))
     p.add_argument("--mode", default="distill-rl", choices=("distill-rl", "select"))
     p.add_argument("--selection", default="edge", choices=SELECTIONS,
                    help="for --mode select: uniform, easy, hard or edge (default)")
-    p.add_argument("--seed", type=lab.seed, default=0)
+    p.add_argument("--seed", type=cli.seed, default=0)
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--base", type=lab.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
+    p.add_argument("--base", type=cli.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     for name, field in RL_OPTIONS.items():
-        lab.add_field_option(p, name, rlvr.RLConfig, field, "the RL stage (default: the preset's)")
-    p.add_argument("--distill-steps", dest="distill_steps", type=lab.positive_int,
+        cli.add_field_option(p, name, rlvr.RLConfig, field, "the RL stage (default: the preset's)")
+    p.add_argument("--distill-steps", dest="distill_steps", type=cli.positive_int,
                    help="distillation steps of --mode distill-rl (preset default)")
     p.add_argument("--distill-tasks", dest="distill_tasks",
                    help="tasks of the distillation stage, e.g. addition,modular (default: the RL tasks)")
@@ -102,15 +105,15 @@ def parse_args(argv=None):
                    help="the oracle's format in the distillation stage, e.g. chunk (default: column)")
     p.add_argument("--distill-arm", dest="distill_arm", choices=distill.ARMS,
                    help="levels of the distillation stage: patterns (default), known, new or all")
-    p.add_argument("--rl-max-level", dest="rl_max_level", type=lab.positive_int,
+    p.add_argument("--rl-max-level", dest="rl_max_level", type=cli.positive_int,
                    help="for --mode distill-rl: the top level of the RL stage's problems (default: "
                         "the base's top level; up to two above it, e.g. the levels --distill-arm "
                         "all taught)")
-    p.add_argument("--student", type=lab.path,
+    p.add_argument("--student", type=cli.path,
                    help="for --mode distill-rl: the checkpoint of a finished distillation made with "
                         "exactly this run's distillation settings (distill.py with the same options); "
                         "RL starts from it and nothing is distilled again")
-    p.add_argument("--out", type=lab.path, help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
+    p.add_argument("--out", type=cli.path, help="output directory (default runs/<preset>/curriculum/seed<seed>-<mode>)")
     p.add_argument("--force", action="store_true", help="overwrite a run made with other settings")
     return p.parse_args(argv)
 
@@ -124,7 +127,7 @@ def configs(args):
                                   ("--distill-format", args.distill_format), ("--distill-arm", args.distill_arm),
                                   ("--rl-max-level", args.rl_max_level)) if v]
         if ignored:
-            raise lab.LabError(f"{', '.join(ignored)} apply to --mode distill-rl only; --mode select "
+            raise cli.LabError(f"{', '.join(ignored)} apply to --mode distill-rl only; --mode select "
                                "sets the levels with --selection")
     rl = dataclasses.replace(rlvr.PRESETS[args.preset], seed=args.seed, base=base)
     for name, field in RL_OPTIONS.items():
@@ -140,23 +143,23 @@ def configs(args):
         if args.distill_steps:
             d.steps = args.distill_steps
         if args.distill_tasks:
-            d.tasks = lab.task_list(args.distill_tasks)
+            d.tasks = cli.task_list(args.distill_tasks)
             if not d.tasks:
-                raise lab.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
+                raise cli.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
             if any(t not in TASKS for t in d.tasks):
-                raise lab.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
+                raise cli.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
         if args.distill_format:
             d.format = args.distill_format
             distill.check_format(d, "--distill-format")
         if args.distill_arm:
             d.arm = args.distill_arm
-        _, world = lab.load_trained(base)  # checked after the options that need no base, before any output
+        _, world = rundir.load_trained(base)  # checked after the options that need no base, before any output
         if args.rl_max_level:
             rl.max_level = args.rl_max_level
             # checked now, not after the distillation has run
             rlvr.training_levels(rl, world, "--rl-max-level")
         return d, rl, None
-    _, world = lab.load_trained(base)
+    _, world = rundir.load_trained(base)
     top = world.max_level("addition")
     rl.min_level, rl.max_level = selection_levels(args.selection, top)
     return None, rl, CompetenceSource if args.selection == "edge" else None
@@ -166,19 +169,19 @@ def run(distill_config, rl_config, source, out, quiet=False, student=None):
     """Run the stages into `out`; returns the final checkpoint. student: the checkpoint of a
     finished distillation made with exactly `distill_config` (the RL stage starts from it, and
     the distillation is not run again)."""
-    lab.ensure_writable_dir(out)
+    rundir.ensure_writable_dir(out)
     if distill_config is not None:
         if student is None:
             d_out = os.path.join(out, "distill")
-            lab.ensure_writable_dir(d_out)
+            rundir.ensure_writable_dir(d_out)
             student = distill.train(distill_config, d_out, quiet=quiet)
         rl_config = dataclasses.replace(rl_config, base=student)
     rl_out = os.path.join(out, "rlvr")
-    lab.ensure_writable_dir(rl_out)
+    rundir.ensure_writable_dir(rl_out)
     ckpt = rlvr.train(rl_config, rl_out, quiet=quiet, source=source)
-    metrics = [lab.json.loads(line) for line in open(os.path.join(rl_out, "metrics.jsonl"))]
-    d_summary = lab.read_json(os.path.join(os.path.dirname(student), "summary.json")) if distill_config else None
-    lab.write_json(os.path.join(out, "summary.json"), {
+    metrics = [json.loads(line) for line in open(os.path.join(rl_out, "metrics.jsonl"))]
+    d_summary = rundir.read_json(os.path.join(os.path.dirname(student), "summary.json")) if distill_config else None
+    rundir.write_json(os.path.join(out, "summary.json"), {
         "compute": {"distill_steps": distill_config.steps if distill_config else 0,
                     "rl_steps": rl_config.steps,
                     "rl_samples": rl_config.steps * rl_config.prompts * rl_config.group,
@@ -194,13 +197,13 @@ def check_student(student, d):
     from model import load_checkpoint
     config = os.path.join(os.path.dirname(student), "config.json")
     if not (os.path.exists(student) and os.path.exists(config)):
-        raise lab.LabError(f"--student {student}: no checkpoint with its config.json there; give the "
+        raise cli.LabError(f"--student {student}: no checkpoint with its config.json there; give the "
                            "ckpt.pt of a distill.py run")
-    if lab.read_json(config) != lab.as_json(dataclasses.asdict(d)):
-        raise lab.LabError(f"--student {student} was distilled with other settings than this run's "
+    if rundir.read_json(config) != rundir.as_json(dataclasses.asdict(d)):
+        raise cli.LabError(f"--student {student} was distilled with other settings than this run's "
                            "distillation stage; leave --student out to distil here")
     if not load_checkpoint(student).get("finished"):
-        raise lab.LabError(f"--student {student} is an unfinished distillation; finish it first "
+        raise cli.LabError(f"--student {student} is an unfinished distillation; finish it first "
                            "(distill.py with the same options and --resume)")
 
 
@@ -211,15 +214,15 @@ def main(argv=None):
     out = args.out or os.path.join("runs", args.preset, "curriculum", f"seed{args.seed}-{name}")
     if args.student:
         check_student(args.student, d)
-    lab.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),
+    rundir.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),
                               "selection": name}, False, args.force,
                      inputs=(rl.base,), writes=("distill/ckpt.pt", "rlvr/ckpt.pt"))
-    lab.write_json(os.path.join(out, "config.json"), {"distill": d and dataclasses.asdict(d),
+    rundir.write_json(os.path.join(out, "config.json"), {"distill": d and dataclasses.asdict(d),
                                                       "rlvr": dataclasses.asdict(rl), "selection": name})
     path = run(d, rl, source, out, student=args.student)
     print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
 
 
 if __name__ == "__main__":
-    lab.entry(main, resume_hint={"checkpoint": "curriculum.py cannot resume: running it again "
+    cli.entry(main, resume_hint={"checkpoint": "curriculum.py cannot resume: running it again "
                                                "starts this run over."})

@@ -28,6 +28,7 @@ into rows as in pretraining; the learning rate warms up, then decays by a cosine
 Writes under runs/<preset>/distill/seed<seed>/ (or --out): ckpt.pt (evaluate it with eval.py),
 config.json, data.jsonl (the teacher's traces), metrics.jsonl, summary.json.
 """
+import argparse
 import dataclasses
 import json
 import os
@@ -38,8 +39,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+import cli
 import lab
-from lab import option
+import rundir
+from cli import option
 from data import TASKS, CharTokenizer, verify
 from data.world import sample_training_problem
 from metrics import update_sparsity
@@ -66,26 +69,26 @@ def sft_loss(model, x, y):
 @dataclass
 class DistillConfig:
     preset: str = "default"
-    seed: int = option(0, "seed of the run (its problems, samples and data order); also picks the base", lab.seed)
+    seed: int = option(0, "seed of the run (its problems, samples and data order); also picks the base", cli.seed)
     device: str = option("auto", "auto, cpu, cuda or mps")
-    base: str = option("", "the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", lab.path)
+    base: str = option("", "the student (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", cli.path)
     teacher: str = option("oracle", "oracle, checkpoint or self", choices=TEACHERS)
-    teacher_checkpoint: str = option("", "the teacher model for --teacher checkpoint", lab.path)
+    teacher_checkpoint: str = option("", "the teacher model for --teacher checkpoint", cli.path)
     format: str = option("", "the oracle's format, e.g. chunk (default each task's first: column / steps / chain)")
     arm: str = option("patterns", "patterns: pretrained levels; known: those below the hardest; "
                       "new: the level two above them; all: pretrained and the two above", choices=ARMS)
-    tasks: list = option(["addition"], "comma-separated tasks", lab.task_list)
-    problems: int = option(2000, "distinct training problems the teacher is asked about", lab.positive_int)
-    samples: int = option(4, "teacher samples per problem for the checkpoint and self teachers", lab.sample_count)
-    steps: int = option(100, "optimizer steps", lab.positive_int)
-    batch_size: int = option(16, "rows per step", lab.positive_int)
-    lr: float = option(1e-3, "peak AdamW learning rate", lab.learning_rate)
-    min_lr: float = option(1e-4, "learning rate at the end of the decay", lab.min_learning_rate)
-    warmup: int = option(10, "steps of linear warm-up", lab.nonnegative_int)
+    tasks: list = option(["addition"], "comma-separated tasks", cli.task_list)
+    problems: int = option(2000, "distinct training problems the teacher is asked about", cli.positive_int)
+    samples: int = option(4, "teacher samples per problem for the checkpoint and self teachers", cli.sample_count)
+    steps: int = option(100, "optimizer steps", cli.positive_int)
+    batch_size: int = option(16, "rows per step", cli.positive_int)
+    lr: float = option(1e-3, "peak AdamW learning rate", cli.learning_rate)
+    min_lr: float = option(1e-4, "learning rate at the end of the decay", cli.min_learning_rate)
+    warmup: int = option(10, "steps of linear warm-up", cli.nonnegative_int)
     decay: float = option(1.0, "share of the steps after warm-up spent in the cosine decay", cli=False)
-    weight_decay: float = option(0.0, "AdamW weight decay", lab.nonnegative_float)
-    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
-    checkpoint_every: int = option(50, "steps between checkpoints", lab.positive_int)
+    weight_decay: float = option(0.0, "AdamW weight decay", cli.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", cli.positive_float)
+    checkpoint_every: int = option(50, "steps between checkpoints", cli.positive_int)
 
 
 PRESETS = {
@@ -100,10 +103,10 @@ PRESETS = {
 
 
 def parse_args(argv=None):
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    lab.add_config_options(p, DistillConfig, PRESETS)
-    lab.add_run_options(p, "distill")
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_config_options(p, DistillConfig, PRESETS)
+    cli.add_run_options(p, "distill")
     return p.parse_args(argv)
 
 
@@ -115,23 +118,23 @@ def format_applies(config):
 def check_format(config, option):
     """The oracle's format must belong to at least one of the distilled tasks."""
     if not format_applies(config):
-        raise lab.LabError(f"{option} {config.format!r} is not a format of "
+        raise cli.LabError(f"{option} {config.format!r} is not a format of "
                            f"{', '.join(config.tasks)}; formats: "
                            + ", ".join(f for t in config.tasks for f in TASKS[t].FORMATS))
 
 
 def config_from_args(args):
-    config = lab.config_from_args(PRESETS, args)
+    config = cli.config_from_args(PRESETS, args)
     if not config.tasks or any(t not in TASKS for t in config.tasks):
-        raise lab.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
+        raise cli.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
     check_format(config, "--format")
     if config.teacher == "checkpoint" and not config.teacher_checkpoint:
-        raise lab.LabError("--teacher checkpoint needs --teacher-checkpoint PATH")
+        raise cli.LabError("--teacher checkpoint needs --teacher-checkpoint PATH")
     if config.teacher != "checkpoint" and config.teacher_checkpoint:
-        raise lab.LabError(f"--teacher-checkpoint is read only with --teacher checkpoint (the "
+        raise cli.LabError(f"--teacher-checkpoint is read only with --teacher checkpoint (the "
                            f"teacher is {config.teacher!r}); add --teacher checkpoint or drop it")
     if config.min_lr > config.lr:
-        raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
+        raise cli.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     if not config.base:
         config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
     pick_device(config.device)
@@ -150,7 +153,7 @@ def arm_levels(arm, world, task):
     pretrained levels and the two above them."""
     top = world.max_level(task)
     if arm == "known" and top < 2:
-        raise lab.LabError(f"--arm known needs at least two pretrained levels of {task}; "
+        raise cli.LabError(f"--arm known needs at least two pretrained levels of {task}; "
                            f"the base has {top}")
     return {"patterns": list(range(1, top + 1)), "known": list(range(1, top)),
             "new": [top + 2], "all": list(range(1, top + 3))}[arm]
@@ -206,10 +209,10 @@ def train(config, out, resume_from=None, quiet=False):
     """Distil into the student; returns the path of the final checkpoint."""
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
-    base, world = lab.load_trained(config.base, "student checkpoint")
+    base, world = rundir.load_trained(config.base, "student checkpoint")
     for task in config.tasks:
         if task not in world.task_weights:
-            raise lab.LabError(f"task {task!r} was not in the student's pretraining mix")
+            raise cli.LabError(f"task {task!r} was not in the student's pretraining mix")
     torch.manual_seed(config.seed)
     student = model_from_checkpoint(base, device, config.base)
     initial = {k: v.detach().clone() for k, v in student.state_dict().items()}
@@ -218,7 +221,7 @@ def train(config, out, resume_from=None, quiet=False):
     problems = arm_problems(config, world, rng)
     traces = teacher_traces(config, world, problems, student, tokenizer, device, generator)
     if not traces:
-        raise lab.LabError(f"the {config.teacher} teacher produced no verified trace for "
+        raise cli.LabError(f"the {config.teacher} teacher produced no verified trace for "
                            f"{len(problems)} problems; try more --samples or another arm")
     with open(os.path.join(out, "data.jsonl"), "w") as f:
         for p, c in traces:
@@ -244,7 +247,7 @@ def train(config, out, resume_from=None, quiet=False):
     def checkpoint(finished):
         save_checkpoint(ckpt_path, {
             "model": student.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "distill", "code": lab.code_version("distill"),
+            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "distill", "code": rundir.code_version("distill"),
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished, "rng": {"data": start_state, "used": used}})
 
@@ -260,7 +263,7 @@ def train(config, out, resume_from=None, quiet=False):
         with autocast(device):
             loss = sft_loss(student, x, y)
         if not torch.isfinite(loss):
-            raise lab.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
+            raise cli.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
                                f"checkpoint is kept. Try a lower --lr")
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
@@ -280,7 +283,7 @@ def train(config, out, resume_from=None, quiet=False):
     lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log,
                       config.checkpoint_every, "distill", quiet,
                       postfix=lambda r: {"loss": f"{r['loss']:.4f}"})
-    lab.write_json(os.path.join(out, "summary.json"), {
+    rundir.write_json(os.path.join(out, "summary.json"), {
         "steps": step, "problems": len(problems), "traces": len(traces),
         "problems_with_a_trace": len({p.key for p, _ in traces}),
         "update_share": update_sparsity(initial, student.state_dict())})
@@ -305,11 +308,11 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
+    resume_from = rundir.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
                                       inputs=(config.base, config.teacher_checkpoint))
     path = train(config, out, resume_from)
     print(f"done: {path}\nevaluate it with: python eval.py --checkpoint {path}")
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    cli.entry(main)

@@ -20,6 +20,7 @@ Each is checked by its task's verifier, all are written to `predictions.jsonl`, 
 `compare A B ...` prints the side-by-side table of pass@1 and pass@n, the bin transition matrix
 from the first model to each other one, and draws pass@k curves (compare.png).
 """
+import argparse
 import dataclasses
 import json
 import os
@@ -31,8 +32,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import cli
 import lab
-from lab import option
+import rundir
+from cli import option
 from data import CharTokenizer, eval_problems, split_of, verify
 from data.world import SPLITS
 from metrics import BIN_EDGES_256, bin_labels, bootstrap_interval, capability_bin, ks_for, pass_at_k, transition_matrix
@@ -44,26 +47,26 @@ def split_list(text):
     unknown = [s for s in splits if s not in SPLITS]
     if unknown or not splits:
         what = f"unknown split(s) {', '.join(unknown)}" if unknown else "empty"
-        raise lab.argparse.ArgumentTypeError(f"{what}; choose from {', '.join(SPLITS)}")
+        raise argparse.ArgumentTypeError(f"{what}; choose from {', '.join(SPLITS)}")
     return splits
 
 
 @dataclass
 class EvalConfig:
     preset: str = "default"
-    samples: int = option(256, "samples per in-distribution problem of the capability tasks", lab.sample_count)
+    samples: int = option(256, "samples per in-distribution problem of the capability tasks", cli.sample_count)
     ood_samples: int = option(32, "samples per problem elsewhere: pass@1, formats and fluency need fewer",
-                              lab.sample_count)
+                              cli.sample_count)
     capability_tasks: tuple = option(("addition",), "where pass@n (capability) is what the claims read", cli=False)
-    per_level: int = option(16, "problems per task and level", lab.per_level)
+    per_level: int = option(16, "problems per task and level", cli.per_level)
     top_level_problems: int = option(64, "problems at the hardest trained level (capability claims)",
-                                     lab.nonnegative_int)
+                                     cli.nonnegative_int)
     top_level_samples: int = option(0, "samples per problem at the hardest level of the capability tasks, "
-                                    "where pass@k at large k is read (0: as --samples)", lab.nonnegative_int)
+                                    "where pass@k at large k is read (0: as --samples)", cli.nonnegative_int)
     splits: tuple = option(("id",), f"comma-separated, from {','.join(SPLITS)}", split_list)
-    temperature: float = option(1.0, "sampling temperature", lab.temperature)
-    seed: int = option(0, "seed of the problems' samples", lab.seed)
-    batch_rows: int = option(256, "rows sampled together", lab.positive_int)
+    temperature: float = option(1.0, "sampling temperature", cli.temperature)
+    seed: int = option(0, "seed of the problems' samples", cli.seed)
+    batch_rows: int = option(256, "rows sampled together", cli.positive_int)
     device: str = option("auto", "auto, cpu, cuda or mps")
 
 
@@ -172,7 +175,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
     """Sample, verify, write predictions.jsonl and metrics.json; returns the metrics."""
     device = pick_device(config.device)
     tokenizer = CharTokenizer()
-    payload, world = lab.load_trained(checkpoint, "checkpoint")
+    payload, world = rundir.load_trained(checkpoint, "checkpoint")
     model = model_from_checkpoint(payload, device, checkpoint)
     problems = []
     for split in config.splits:
@@ -186,7 +189,7 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
         problems += [(p, samples_for(p, split, world, config)) for p in found]
     generator = torch.Generator(device=device).manual_seed(config.seed)
     total = sum(n for _, n in problems) + len(problems)
-    lab.ensure_writable_dir(out_dir)
+    rundir.ensure_writable_dir(out_dir)
     if os.path.exists(os.path.join(out_dir, "metrics.json")):  # stale once new predictions land
         os.remove(os.path.join(out_dir, "metrics.json"))
     records = []
@@ -197,10 +200,10 @@ def evaluate(checkpoint, config, out_dir, quiet=False):
                                    config.batch_rows, bar)
             greedy = lab.generate(model, tokenizer, batch, 1, 0.0, None, config.batch_rows, bar)
             records += [problem_record(p, world, o, g[0]) for p, o, g in zip(batch, outputs, greedy)]
-    lab.write_lines(os.path.join(out_dir, "predictions.jsonl"), (json.dumps(r) for r in records))
+    rundir.write_lines(os.path.join(out_dir, "predictions.jsonl"), (json.dumps(r) for r in records))
     metrics = {"checkpoint": checkpoint, "checkpoint_stamp": checkpoint_stamp(checkpoint),
-               "config": dataclasses.asdict(config), "code": lab.code_version("eval"), "groups": score_all(records)}
-    lab.write_json(os.path.join(out_dir, "metrics.json"), metrics)
+               "config": dataclasses.asdict(config), "code": rundir.code_version("eval"), "groups": score_all(records)}
+    rundir.write_json(os.path.join(out_dir, "metrics.json"), metrics)
     plot_pass_at_k({os.path.basename(os.path.dirname(checkpoint)) or "model": metrics},
                    os.path.join(out_dir, "pass_at_k.png"), by_level=True)
     return metrics
@@ -256,9 +259,9 @@ def plot_pass_at_k(models, path, by_level=False, split="id"):
 
 def load_eval(directory):
     """(metrics, {(split, key, perturbation): record}) of an evaluation directory."""
-    damaged = lab.LabError(f"the evaluation in {directory} is missing or damaged; evaluate again "
+    damaged = cli.LabError(f"the evaluation in {directory} is missing or damaged; evaluate again "
                            f"with python eval.py --checkpoint <its checkpoint> --out {directory}")
-    metrics = lab.read_json(os.path.join(directory, "metrics.json"))
+    metrics = rundir.read_json(os.path.join(directory, "metrics.json"))
     if not isinstance(metrics, dict) or not isinstance(metrics.get("groups"), dict):
         raise damaged
     records = {}
@@ -290,7 +293,7 @@ def compare(directories, out_dir):
         print(f"{g:28s}{row}")
     base_records = loaded[0][1]
     if not any(r["split"] == "id" for r in base_records.values()):
-        raise lab.LabError(f"model 0 ({directories[0]}) has no in-distribution results, which the bin "
+        raise cli.LabError(f"model 0 ({directories[0]}) has no in-distribution results, which the bin "
                            "transitions start from; evaluate it with --splits id, or put first a model that has them")
     n = max(len(r["correct"]) for r in base_records.values() if r["split"] == "id")
     labels = bin_labels(n)
@@ -301,7 +304,7 @@ def compare(directories, out_dir):
         print(f"{'':>9s}" + "".join(f"{label:>9s}" for label in labels))
         for label, row in zip(labels, matrix):
             print(f"{label:>9s}" + "".join(f"{v:9d}" for v in row))
-    lab.ensure_writable_dir(out_dir)
+    rundir.ensure_writable_dir(out_dir)
     plot_pass_at_k({f"model {i}": metrics for i, (metrics, _) in enumerate(loaded)},
                    os.path.join(out_dir, "compare.png"))
     print(f"\npass@k curves: {os.path.join(out_dir, 'compare.png')}")
@@ -316,7 +319,7 @@ def show_samples(checkpoint, prompt, n, config):
     model = model_from_checkpoint(load_checkpoint(checkpoint, tokenizer.spec()), pick_device(config.device), checkpoint)
     budget = model.config.block_size - len(ids)
     if budget < 1:
-        raise lab.LabError(f"the prompt is {len(ids)} tokens; the model reads at most {model.config.block_size}")
+        raise cli.LabError(f"the prompt is {len(ids)} tokens; the model reads at most {model.config.block_size}")
     out = sample(model, [ids] * n, min(budget, 160), tokenizer.eos_id, tokenizer.pad_id,
                  temperature=config.temperature, generator=torch.Generator().manual_seed(config.seed))
     for i, (completion, finished) in enumerate(zip(out.completions, out.finished)):
@@ -328,28 +331,28 @@ def show_samples(checkpoint, prompt, n, config):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "compare":
-        p = lab.ArgumentParser(prog="eval.py compare", description="compare evaluated models")
+        p = cli.ArgumentParser(prog="eval.py compare", description="compare evaluated models")
         p.add_argument("dirs", nargs="+", help="evaluation directories (with metrics.json)")
-        p.add_argument("--out", type=lab.path, default=os.path.join("runs", "compare"))
+        p.add_argument("--out", type=cli.path, default=os.path.join("runs", "compare"))
         args = p.parse_args(argv[1:])
         if len(args.dirs) < 2:
-            raise lab.LabError("compare needs at least two evaluation directories")
+            raise cli.LabError("compare needs at least two evaluation directories")
         for d in args.dirs:
             if os.path.isfile(d):
-                raise lab.LabError(f"{d} is a file; pass the evaluation directory that holds it: "
+                raise cli.LabError(f"{d} is a file; pass the evaluation directory that holds it: "
                                    f"{os.path.dirname(d) or '.'}")
             if not os.path.exists(os.path.join(d, "metrics.json")):
-                raise lab.LabError(f"{d} has no metrics.json; run python eval.py --out {d} first")
+                raise cli.LabError(f"{d} has no metrics.json; run python eval.py --out {d} first")
         compare(args.dirs, args.out)
         return
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    lab.add_config_options(p, EvalConfig, EVAL_PRESETS)
-    p.add_argument("--checkpoint", type=lab.path, help="default runs/<preset>/pretrain/seed0/ckpt.pt")
-    p.add_argument("--out", type=lab.path, help="output directory (default: eval-<preset> beside the checkpoint)")
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_config_options(p, EvalConfig, EVAL_PRESETS)
+    p.add_argument("--checkpoint", type=cli.path, help="default runs/<preset>/pretrain/seed0/ckpt.pt")
+    p.add_argument("--out", type=cli.path, help="output directory (default: eval-<preset> beside the checkpoint)")
     p.add_argument("--prompt", help='sample completions for one prompt instead, e.g. "4821+367"')
     args = p.parse_args(argv)
-    config = lab.config_from_args(EVAL_PRESETS, args)
+    config = cli.config_from_args(EVAL_PRESETS, args)
     checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
     if args.prompt is not None:
         show_samples(checkpoint, args.prompt, args.samples or 4, config)
@@ -361,4 +364,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    cli.entry(main)

@@ -20,8 +20,10 @@ used about as often as the mix says: the raw material that RLVR and distillation
 Writes under runs/<preset>/pretrain/seed<seed>/ (or --out): ckpt.pt, config.json, metrics.jsonl,
 loss.png.
 """
+import argparse
 import collections
 import dataclasses
+import json
 import os
 import random
 import time
@@ -30,8 +32,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
+import cli
+import ddp
 import lab
-from lab import option
+import rundir
+from cli import option
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
 from data.world import SPLITS, World
 from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
@@ -43,30 +48,30 @@ LOSS_WINDOW = 50  # steps whose mean training loss --until-loss compares (one st
 @dataclass
 class PretrainConfig:
     preset: str = "default"
-    seed: int = option(0, "seed of the model's initialisation and of the data", lab.seed)
+    seed: int = option(0, "seed of the model's initialisation and of the data", cli.seed)
     device: str = option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps")
     # model
-    n_layer: int = option(4, "transformer blocks", lab.positive_int)
-    n_head: int = option(4, "attention heads", lab.positive_int)
-    n_embd: int = option(128, "width of the residual stream", lab.positive_int)
-    seq_len: int = option(256, "tokens per packed training row; also the model's context", lab.positive_int)
+    n_layer: int = option(4, "transformer blocks", cli.positive_int)
+    n_head: int = option(4, "attention heads", cli.positive_int)
+    n_embd: int = option(128, "width of the residual stream", cli.positive_int)
+    seq_len: int = option(256, "tokens per packed training row; also the model's context", cli.positive_int)
     # optimisation
-    steps: int = option(1000, "optimizer steps", lab.positive_int)
-    batch_size: int = option(32, "rows per step", lab.positive_int)
-    lr: float = option(3e-3, "peak AdamW learning rate", lab.learning_rate)
-    min_lr: float = option(3e-4, "learning rate at the end of the decay", lab.min_learning_rate)
-    warmup: int = option(100, "steps of linear warm-up", lab.nonnegative_int)
+    steps: int = option(1000, "optimizer steps", cli.positive_int)
+    batch_size: int = option(32, "rows per step", cli.positive_int)
+    lr: float = option(3e-3, "peak AdamW learning rate", cli.learning_rate)
+    min_lr: float = option(3e-4, "learning rate at the end of the decay", cli.min_learning_rate)
+    warmup: int = option(100, "steps of linear warm-up", cli.nonnegative_int)
     decay: float = option(0.3, "share of the steps after warm-up spent in the cosine decay; before "
-                          "it the rate holds at --lr (1.0: decay all the way)", lab.fraction)
+                          "it the rate holds at --lr (1.0: decay all the way)", cli.fraction)
     until_loss: float = option(0.0, "a length set by the model, not the clock: hold --lr until the "
                                f"mean training loss of the last {LOSS_WINDOW} steps is at most this, "
                                "then decay and stop; --steps is then the most steps (0: exactly --steps)",
-                               lab.nonnegative_float)
-    weight_decay: float = option(0.1, "AdamW weight decay of the matrices", lab.nonnegative_float)
-    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
+                               cli.nonnegative_float)
+    weight_decay: float = option(0.1, "AdamW weight decay of the matrices", cli.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", cli.positive_float)
     # evaluation during training
-    eval_every: int = option(250, "steps between held-out evaluations (and checkpoints)", lab.positive_int)
-    eval_per_level: int = option(16, "problems per task and level in those evaluations", lab.per_level)
+    eval_every: int = option(250, "steps between held-out evaluations (and checkpoints)", cli.positive_int)
+    eval_per_level: int = option(16, "problems per task and level in those evaluations", cli.per_level)
     # the world (None: the World defaults); set with --tasks, --format-mix, --difficulty-weights
     world: dict = field(default_factory=lambda: World().to_dict())
 
@@ -95,11 +100,11 @@ PRESETS["small"] = dataclasses.replace(PRESETS["default"], preset="small")  # on
 
 
 def parse_args(argv=None):
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    lab.add_config_options(p, PretrainConfig, PRESETS)
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_config_options(p, PretrainConfig, PRESETS)
     add_world_options(p)
-    lab.add_run_options(p, "pretrain")
+    cli.add_run_options(p, "pretrain")
     return p.parse_args(argv)
 
 
@@ -112,7 +117,7 @@ def add_world_options(parser):
 
 
 def config_from_args(args):
-    return checked(lab.config_from_args(PRESETS, args), args.tasks, args.format_mix, args.difficulty_weights)
+    return checked(cli.config_from_args(PRESETS, args), args.tasks, args.format_mix, args.difficulty_weights)
 
 
 def checked(config, tasks=None, format_mix=None, difficulty_weights=None):
@@ -121,14 +126,14 @@ def checked(config, tasks=None, format_mix=None, difficulty_weights=None):
     pass: whoever built it, this CLI or reproduce.py."""
     config.world = world_from_options(tasks, format_mix, difficulty_weights, base=config.world).to_dict()
     if config.n_embd % config.n_head or (config.n_embd // config.n_head) % 2:
-        raise lab.LabError(f"--n-embd ({config.n_embd}) must be a multiple of --n-head "
+        raise cli.LabError(f"--n-embd ({config.n_embd}) must be a multiple of --n-head "
                            f"({config.n_head}) with an even head size (RoPE rotates pairs)")
     pick_device(config.device)  # fail now, not after the output directory is touched
     if config.min_lr > config.lr:
-        raise lab.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
+        raise cli.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     need, problem = longest_problem(World(**config.world))
     if need > config.seq_len:
-        raise lab.LabError(f"the context of {config.seq_len} tokens (--seq-len) is too short for this world: its {problem.task} "
+        raise cli.LabError(f"the context of {config.seq_len} tokens (--seq-len) is too short for this world: its {problem.task} "
                            f"problems of level {problem.difficulty}, which the evaluation uses, need "
                            f"{need} tokens; give pretrain.py --seq-len {need} or more, or train fewer levels "
                            "with --difficulty-weights")
@@ -214,9 +219,9 @@ def train(config, out, resume_from=None, quiet=False):
     divided by the global batch's token count, so the result equals a single process training
     on the whole batch. Only rank 0 writes, evaluates and prints."""
     device = pick_device(config.device)
-    rank, world_size, device = lab.distributed(device)
+    rank, world_size, device = ddp.distributed(device)
     if config.batch_size % world_size:
-        raise lab.LabError(f"--batch-size {config.batch_size} must be a multiple of the number of "
+        raise cli.LabError(f"--batch-size {config.batch_size} must be a multiple of the number of "
                            f"processes ({world_size})")
     lead = rank == 0  # the one process that writes, evaluates and prints
     quiet = quiet or not lead
@@ -259,7 +264,7 @@ def train(config, out, resume_from=None, quiet=False):
             return
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
-            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "code": lab.code_version("pretrain"), "config": dataclasses.asdict(config),
+            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "code": rundir.code_version("pretrain"), "config": dataclasses.asdict(config),
             "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
             "end": end, "recent": list(recent),
             "rng": {"data": data_state, "torch": torch.get_rng_state()}})
@@ -280,7 +285,7 @@ def train(config, out, resume_from=None, quiet=False):
         if world_size > 1:
             torch.distributed.all_reduce(loss)
         if not torch.isfinite(loss):
-            raise lab.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
+            raise cli.LabError(f"loss became {loss.item()} at step {at + 1}; the last good "
                                f"checkpoint is kept. Try a lower --lr")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -320,7 +325,7 @@ def train(config, out, resume_from=None, quiet=False):
     if lead:
         plot_loss(log.records(), os.path.join(out, "loss.png"),
                   f"pretraining, preset {config.preset}, seed {config.seed}")
-    lab.end_distributed(world_size)
+    ddp.end_distributed(world_size)
     return ckpt_path
 
 
@@ -328,14 +333,14 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
+    resume_from = rundir.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force)
     lead = os.environ.get("RANK", "0") == "0"
     if lead:
-        print("config:", lab.json.dumps(dataclasses.asdict(config)))
+        print("config:", json.dumps(dataclasses.asdict(config)))
     path = train(config, out, resume_from)
     if lead:
         print(f"checkpoint: {path}")
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    cli.entry(main)

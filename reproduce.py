@@ -20,14 +20,17 @@ Finished stages are reused when their settings are unchanged; --fresh retrains e
 `--jobs N` runs the seeds in N processes; `--plan plan.mk` runs nothing and writes the stages
 still to run as a Makefile for `make -j N` (or a cluster's scheduler), see study/jobs.py.
 """
+import argparse
 import os
+import sys
 import time
 
 from data.world import FORMATS, SPLITS, World
-import lab
+import cli
 import distill
 import pretrain
 import rlvr
+import rundir
 from study import claims, jobs, plots
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
@@ -42,8 +45,8 @@ OTHER_MIX = "column=0.35,chunk=0.6,direct=0.05"
 
 
 def parse_args(argv=None):
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default", choices=list(pretrain.PRESETS))
     p.add_argument("--seeds", help="comma-separated seeds, or `design` (0-9: the seeds tuning may "
                    "use), `confirm` (130-143: never tuned on), or an earlier confirmation set, `cf1` (100-109) or "
@@ -53,17 +56,17 @@ def parse_args(argv=None):
     pretrain.add_world_options(p)
     # the stages' own options that the study passes on, declared (parser, help) by the stages
     for name in MODEL_OPTIONS:
-        lab.add_field_option(p, name, pretrain.PretrainConfig, name, "model size")
+        cli.add_field_option(p, name, pretrain.PretrainConfig, name, "model size")
     for name, field in RL_OPTIONS.items():
-        lab.add_field_option(p, name, rlvr.RLConfig, field, "every RL run")
+        cli.add_field_option(p, name, rlvr.RLConfig, field, "every RL run")
     for name, field in DISTILL_OPTIONS.items():
-        lab.add_field_option(p, name, distill.DistillConfig, field, "every distillation")
+        cli.add_field_option(p, name, distill.DistillConfig, field, "every distillation")
     p.add_argument("--fresh", action="store_true", help="retrain and re-evaluate even if finished")
     p.add_argument("--jobs", type=int, help="run the seeds in N processes side by side, the CPU threads "
                    "shared between them (the report is the same as with 1); default: one per CPU core "
                    "on a CPU (at most one per seed), 1 on a GPU or with --plan")
-    p.add_argument(jobs.WORKER_FLAG, type=int, help=lab.argparse.SUPPRESS)
-    p.add_argument("--plan", type=lab.path, metavar="FILE",
+    p.add_argument(jobs.WORKER_FLAG, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--plan", type=cli.path, metavar="FILE",
                    help="run nothing: write the stages still to run (each stage's command and the "
                    "stages it needs) as a Makefile, e.g. plan.mk, for make -j N or a scheduler; then "
                    "the same command without --plan writes the report; a FILE ending in .slurm or "
@@ -92,8 +95,8 @@ def parse_args(argv=None):
         args.seeds = seeds_of(args.seeds, args.preset)
     except ValueError:
         p.error(f"--seeds: {args.seeds!r} is not design, confirm, cf1, cf2 or a comma-separated list of integers")
-    if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > lab.MAX_SEED:
-        p.error(f"--seeds: give at least one seed, each from 0 to {lab.MAX_SEED}")
+    if not args.seeds or min(args.seeds) < 0 or max(args.seeds) > cli.MAX_SEED:
+        p.error(f"--seeds: give at least one seed, each from 0 to {cli.MAX_SEED}")
     if args.jobs is None:
         args.jobs = default_jobs(args)
     world = World(**pretrain_config(args, args.seeds[0]).world)
@@ -159,7 +162,7 @@ def c1_reads(study):
     pairs = {s: (r.base_eval, steps[s][last]) for s, r in study.per_seed.items()}
     # the sharpening temperature is chosen from RL's measured pass@1 (a plan runs its grid only)
     found = {s: r.sharpened(None if study.args.plan else claims.addition_pass1(
-                 lab.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top)
+                 rundir.read_json(os.path.join(pairs[s][1], "metrics.json")), top), top)
              for s, r in study.per_seed.items()}
     sharpened = None
     if all(found.values()):
@@ -186,7 +189,7 @@ def c2_reads(study):
     control, other = study.each(study.coin), None
     seed = other_mix_seed(args, study.per_seed)
     if set(args.claims) >= set(CLAIMS) and seed is not None:  # does the winner change with the mix? one seed, its own base
-        other_args = lab.argparse.Namespace(**vars(args))
+        other_args = argparse.Namespace(**vars(args))
         other_args.format_mix = OTHER_MIX if args.format_mix != OTHER_MIX else None
         other_base = base_model(other_args, seed, study.timings)
         other = (other_args.format_mix or "the preset's mix",
@@ -306,7 +309,7 @@ def main(argv=None):
     PLAN.clear()
     workers = None
     if args.jobs > 1 and len(args.seeds) > 1 and args.worker is None:
-        workers = jobs.run_workers(lab.sys.argv[1:] if argv is None else list(argv), args.seeds, args.jobs,
+        workers = jobs.run_workers(sys.argv[1:] if argv is None else list(argv), args.seeds, args.jobs,
                                    report_dir(args))
         args.fresh = False  # the workers made everything fresh; now the study only reads it
     for seed in args.seeds:
@@ -321,12 +324,12 @@ def main(argv=None):
         jobs.save_worker(report_dir(args), args.worker, timings, list(REUSED))
         return
     if args.plan and args.plan.endswith(jobs.SLURM_SUFFIXES):  # nothing ran: a job array for Slurm
-        jobs.write_slurm(args.plan, lab.sys.argv[1:] if argv is None else list(argv), args.seeds, report_dir(args))
+        jobs.write_slurm(args.plan, sys.argv[1:] if argv is None else list(argv), args.seeds, report_dir(args))
         print(f"plan: {args.plan} (a Slurm job array of {len(args.seeds)} seeds, then the report); submit "
               f"it with: bash {args.plan}")
         return
     if args.plan:  # nothing ran: the stages still to run, for make
-        jobs.write_plan(args.plan, lab.sys.argv[1:] if argv is None else list(argv), PLAN)
+        jobs.write_plan(args.plan, sys.argv[1:] if argv is None else list(argv), PLAN)
         print(f"plan: {args.plan} ({len(PLAN)} stages to run); run it with "
               f"OMP_NUM_THREADS=1 make -j 2 -f {args.plan}, or on a cluster's scheduler")
         return
@@ -338,7 +341,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    lab.entry(main, resume_hint={
+    cli.entry(main, resume_hint={
         "checkpoint": "Run the same command again: finished stages are reused and this one "
                       "continues from its checkpoint.",
         "nothing saved": "Run the same command again: finished stages and saved checkpoints are reused."})

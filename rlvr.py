@@ -24,6 +24,7 @@ Writes under runs/<preset>/rlvr/seed<seed>/ (or --out): ckpt.pt (evaluate it wit
 config.json, metrics.jsonl (one line per step), samples.txt (decoded samples every
 `log_samples_every` steps), summary.json (update sparsity) and rl.png.
 """
+import argparse
 import copy
 import dataclasses
 import os
@@ -37,8 +38,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+import cli
+import ddp
 import lab
-from lab import option
+import rundir
+from cli import option
 from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
 from data.world import sample_training_problem
@@ -110,40 +114,40 @@ def token_logprobs(model, x, y, temperature=1.0):
 @dataclass
 class RLConfig:
     preset: str = "default"
-    seed: int = option(0, "seed of the RL run (its problems and samples); also picks the base", lab.seed)
+    seed: int = option(0, "seed of the RL run (its problems and samples); also picks the base", cli.seed)
     device: str = option("auto", "auto, cpu, cuda or mps")
-    base: str = option("", "the checkpoint to start from (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", lab.path)
-    steps: int = option(100, "RL steps", lab.positive_int)
-    prompts: int = option(32, "problems per step", lab.positive_int)
-    group: int = option(16, "samples per problem, G (>= 2)", lab.sample_count)
-    temperature: float = option(1.0, "sampling temperature", lab.temperature)
-    lr: float = option(3e-4, "AdamW learning rate (constant)", lab.learning_rate)
-    weight_decay: float = option(0.0, "AdamW weight decay", lab.nonnegative_float)
-    grad_clip: float = option(1.0, "gradient norm clip", lab.positive_float)
-    scale_std: bool = option(True, "on (GRPO) or off (Dr. GRPO): divide advantages by the group std", lab.on_off)
+    base: str = option("", "the checkpoint to start from (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)", cli.path)
+    steps: int = option(100, "RL steps", cli.positive_int)
+    prompts: int = option(32, "problems per step", cli.positive_int)
+    group: int = option(16, "samples per problem, G (>= 2)", cli.sample_count)
+    temperature: float = option(1.0, "sampling temperature", cli.temperature)
+    lr: float = option(3e-4, "AdamW learning rate (constant)", cli.learning_rate)
+    weight_decay: float = option(0.0, "AdamW weight decay", cli.nonnegative_float)
+    grad_clip: float = option(1.0, "gradient norm clip", cli.positive_float)
+    scale_std: bool = option(True, "on (GRPO) or off (Dr. GRPO): divide advantages by the group std", cli.on_off)
     loss_norm: str = option("tokens", "tokens: mean over the batch's completion tokens; constant: "
                             "sum / (prompts x group x max new tokens)", choices=("tokens", "constant"))
-    updates: int = option(1, "optimizer steps per sampled batch; > 1 uses the PPO clip", lab.positive_int)
-    clip: float = option(0.2, "PPO clip epsilon", lab.positive_float)
+    updates: int = option(1, "optimizer steps per sampled batch; > 1 uses the PPO clip", cli.positive_int)
+    clip: float = option(0.2, "PPO clip epsilon", cli.positive_float)
     beta: float = option(0.0, "KL penalty to the initial policy, k3 estimator (0: no reference model)",
-                         lab.nonnegative_float)
+                         cli.nonnegative_float)
     max_new_tokens: int = option(0, "completion budget; longer samples are truncated and rewarded 0 "
-                                 "(0: per problem, its longest reference chain + 8)", lab.positive_int)
-    tasks: list = option(["addition"], "comma-separated training tasks", lab.task_list)
-    min_level: int = option(1, "lowest difficulty trained on", lab.positive_int)
+                                 "(0: per problem, its longest reference chain + 8)", cli.positive_int)
+    tasks: list = option(["addition"], "comma-separated training tasks", cli.task_list)
+    min_level: int = option(1, "lowest difficulty trained on", cli.positive_int)
     max_level: int = option(0, "highest difficulty trained on (0: each task's highest pretrained level)",
-                            lab.positive_int)
+                            cli.positive_int)
     reward: str = option("correct", "correct, steps (the right answer through a chain whose every step "
                          "is right; no chain, no reward), format (well-formed only) or random (a coin flip)",
                          choices=REWARDS)
-    pool: int = option(0, "train on a fixed pool of N problems (0: fresh problems)", lab.nonnegative_int)
+    pool: int = option(0, "train on a fixed pool of N problems (0: fresh problems)", cli.nonnegative_int)
     level_weights: str = option("uniform", "how fresh problems' levels are drawn: uniform (every level "
                                 "alike) or pretraining (at the base's pretraining weights, so the hardest "
                                 "level stays as rare as the base saw it)", choices=("uniform", "pretraining"))
     snapshots: list = option([], "comma-separated steps at which a copy of the policy is kept as "
-                             "step<N>.pt (to evaluate the run part-way)", lab.step_list)
-    log_samples_every: int = option(25, "steps between decoded samples in samples.txt", lab.positive_int)
-    checkpoint_every: int = option(25, "steps between checkpoints", lab.positive_int)
+                             "step<N>.pt (to evaluate the run part-way)", cli.step_list)
+    log_samples_every: int = option(25, "steps between decoded samples in samples.txt", cli.positive_int)
+    checkpoint_every: int = option(25, "steps between checkpoints", cli.positive_int)
 
 
 PRESETS = {
@@ -161,10 +165,10 @@ PRESETS["small"] = dataclasses.replace(PRESETS["default"], preset="small")  # on
 
 
 def parse_args(argv=None):
-    p = lab.ArgumentParser(description=__doc__.split("\n\n")[0],
-                           formatter_class=lab.argparse.RawDescriptionHelpFormatter)
-    lab.add_config_options(p, RLConfig, PRESETS)
-    lab.add_run_options(p, "rlvr")
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_config_options(p, RLConfig, PRESETS)
+    cli.add_run_options(p, "rlvr")
     return p.parse_args(argv)
 
 
@@ -172,20 +176,20 @@ def check(config):
     """The settings no RL run can use, whoever built the config (this CLI or reproduce.py)."""
     for task in config.tasks:
         if task not in TASKS:
-            raise lab.LabError(f"unknown task {task!r} in --tasks; choose from {', '.join(TASKS)}")
+            raise cli.LabError(f"unknown task {task!r} in --tasks; choose from {', '.join(TASKS)}")
     if not config.tasks:
-        raise lab.LabError("--tasks is empty; name at least one task, e.g. --tasks addition")
+        raise cli.LabError("--tasks is empty; name at least one task, e.g. --tasks addition")
     if config.group < 2:
-        raise lab.LabError(f"--group must be at least 2 (a group of {config.group} has no "
+        raise cli.LabError(f"--group must be at least 2 (a group of {config.group} has no "
                            "baseline to compare against)")
 
 
 def config_from_args(args):
-    config = lab.config_from_args(PRESETS, args)
+    config = cli.config_from_args(PRESETS, args)
     check(config)
     if config.max_level and config.min_level > config.max_level:
         given = "--max-level" if args.max_level else f"the {config.preset} preset's --max-level"
-        raise lab.LabError(f"--min-level ({config.min_level}) exceeds {given} ({config.max_level}); "
+        raise cli.LabError(f"--min-level ({config.min_level}) exceeds {given} ({config.max_level}); "
                            "lower it or raise --max-level")
     if not config.base:
         config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
@@ -204,15 +208,15 @@ def training_levels(config, world, option="--max-level"):
     levels = {}
     for task in config.tasks:
         if task not in world.task_weights:
-            raise lab.LabError(f"task {task!r} was not in the base model's pretraining mix "
+            raise cli.LabError(f"task {task!r} was not in the base model's pretraining mix "
                                f"({', '.join(world.task_weights)}); choose one of those")
         top = config.max_level or world.max_level(task)
         if top > world.max_level(task) + 2:
-            raise lab.LabError(f"{option} {top} is far beyond the base's top {task} level "
+            raise cli.LabError(f"{option} {top} is far beyond the base's top {task} level "
                                f"{world.max_level(task)}; use at most {world.max_level(task) + 2} "
                                "(the levels of the length split)")
         if config.min_level > top:
-            raise lab.LabError(f"--min-level {config.min_level} is above the top level {top} of {task}")
+            raise cli.LabError(f"--min-level {config.min_level} is above the top level {top} of {task}")
         levels[task] = list(range(config.min_level, top + 1))
     return levels
 
@@ -316,7 +320,7 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     x may be None: a process with no rows still joins the sum. Returns the loss, gradient norm,
     clip fraction, KL and entropy of the last update."""
     policy.train()
-    ranks = ranks or lab.Ranks()
+    ranks = ranks or ddp.Ranks()
     rows = 0 if x is None else len(x)
     chunks = [slice(i, i + MICRO_BATCH) for i in range(0, rows, MICRO_BATCH)]
     ref = [None] * len(chunks)
@@ -336,7 +340,7 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
                     total["entropy"] += (-(lp.exp() * lp).sum(-1) * mask).sum().item()
             loss, clip_frac, kl = grpo_loss(logp, old[j], ref[j], adv[c], mask, config, denominator)
             if not torch.isfinite(loss):
-                raise lab.LabError(f"loss became {loss.item()}")
+                raise cli.LabError(f"loss became {loss.item()}")
             loss.backward()
             n = mask.sum().item()
             total["tokens"] += n
@@ -350,7 +354,7 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
             out["entropy"] = total["entropy"] / tokens
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
         if not torch.isfinite(grad_norm):
-            raise lab.LabError(f"gradient norm became {grad_norm.item()}")
+            raise cli.LabError(f"gradient norm became {grad_norm.item()}")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         out.update(loss=total["loss"], grad_norm=grad_norm.item(), clip_frac=total["clip"] / tokens,
@@ -359,7 +363,7 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
 
 
 def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator, reward_rng, device,
-            ranks=lab.Ranks()):
+            ranks=ddp.Ranks()):
     """Sample groups, reward them, update the policy. Returns (metrics dict, rollouts).
 
     With several processes each samples the groups of its share of the prompts (whole groups, so
@@ -376,7 +380,7 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     rewards = torch.tensor([reward_of(v, fin, config.reward, reward_rng)
                             for v, (_, _, fin, _) in zip(verdicts, flat)]).view(len(local), G)
     if not torch.isfinite(rewards).all():
-        raise lab.LabError("a reward is not finite")
+        raise cli.LabError("a reward is not finite")
     adv = group_advantages(rewards, config.scale_std).view(-1)
     lengths = [len(ids) + fin for _, _, fin, ids in flat]
     correct = [bool(v.correct and fin) for v, (_, _, fin, _) in zip(verdicts, flat)]
@@ -436,15 +440,15 @@ def plot_rl_run(metrics, path, title):
 def train(config, out, resume_from=None, quiet=False, source=None):
     """Run GRPO from the base checkpoint; returns the path of the final checkpoint.
     source: a ProblemSource class (default: fresh problems or a fixed pool)."""
-    rank, size, device = lab.distributed(pick_device(config.device))
-    ranks = lab.Ranks(rank, size)
+    rank, size, device = ddp.distributed(pick_device(config.device))
+    ranks = ddp.Ranks(rank, size)
     if config.prompts % size:
-        raise lab.LabError(f"--prompts {config.prompts} must be a multiple of the number of "
+        raise cli.LabError(f"--prompts {config.prompts} must be a multiple of the number of "
                            f"processes ({size})")
     lead = rank == 0  # the one process that writes and prints
     quiet = quiet or not lead
     tokenizer = CharTokenizer()
-    base, world = lab.load_trained(config.base)
+    base, world = rundir.load_trained(config.base)
     levels = training_levels(config, world)
     torch.manual_seed(config.seed)
     policy = model_from_checkpoint(base, device, config.base)
@@ -468,7 +472,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
         step = payload["step"]
         source.load(payload["rng"]["data"])
         if len(payload["rng"]["sample"]) != size:
-            raise lab.LabError(f"{resume_from} was saved by {len(payload['rng']['sample'])} "
+            raise cli.LabError(f"{resume_from} was saved by {len(payload['rng']['sample'])} "
                                f"process(es); resume it with as many")
         reward_rng.setstate(payload["rng"]["reward"][rank])
         generator.set_state(payload["rng"]["sample"][rank])
@@ -484,7 +488,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             return
         save_checkpoint(ckpt_path, {
             "model": policy.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr", "code": lab.code_version("rlvr"),
+            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr", "code": rundir.code_version("rlvr"),
             "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
             "step": step, "finished": finished, "rng": rng})
 
@@ -495,15 +499,15 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             record, rollouts, correct = rl_step(policy, reference, optimizer, problems, config,
                                                 tokenizer, generator, reward_rng, device, ranks)
             source.observe(problems, correct)
-        except lab.LabError as e:
+        except cli.LabError as e:
             kept = (f"the last good checkpoint {ckpt_path} is kept" if os.path.exists(ckpt_path)
                     else "no checkpoint was saved yet")
-            raise lab.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
+            raise cli.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
         step = at + 1
         if step in config.snapshots and step < config.steps and lead:  # the run part-way, for evaluation
             save_checkpoint(os.path.join(out, f"step{step}.pt"), {
                 "model": policy.state_dict(), "model_config": base["model_config"], "tokenizer": tokenizer.spec(),
-                "world": base["world"], "stage": "rlvr", "code": lab.code_version("rlvr"),
+                "world": base["world"], "stage": "rlvr", "code": rundir.code_version("rlvr"),
                 "config": dataclasses.asdict(config), "step": step, "finished": True, "snapshot": True})
         if step % config.log_samples_every == 0 or step == 1:
             shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
@@ -534,11 +538,11 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     samples_file.close()
     if lead:
         metrics = log.records()
-        lab.write_json(os.path.join(out, "summary.json"), {
+        rundir.write_json(os.path.join(out, "summary.json"), {
             "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
         plot_rl_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
-    lab.end_distributed(size)
+    ddp.end_distributed(size)
     return ckpt_path
 
 
@@ -546,7 +550,7 @@ def main(argv=None):
     args = parse_args(argv)
     config = config_from_args(args)
     out = args.out or default_out(config.preset, config.seed)
-    resume_from = lab.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
+    resume_from = rundir.prepare_out_dir(out, dataclasses.asdict(config), args.resume, args.force,
                                       inputs=(config.base,))
     path = train(config, out, resume_from)
     if os.environ.get("RANK", "0") == "0":
@@ -554,4 +558,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    lab.entry(main)
+    cli.entry(main)

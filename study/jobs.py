@@ -13,7 +13,8 @@ import shlex
 import subprocess
 import sys
 
-import lab
+import cli
+import rundir
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reproduce.py")
 WORKER_FLAG = "--worker"  # a hidden option: run the stages of these seeds, write no report
@@ -63,10 +64,10 @@ def run_workers(argv, seeds, jobs, out_dir):
             proc.wait()
         raise
     if failed:
-        raise lab.LabError("--jobs: " + ", ".join(failed) + " failed; finished stages are kept, run the same command again")
+        raise cli.LabError("--jobs: " + ", ".join(failed) + " failed; finished stages are kept, run the same command again")
     timings, reused = [], []
     for k, _, _ in procs:
-        done = lab.read_json(worker_file(out_dir, k))
+        done = rundir.read_json(worker_file(out_dir, k))
         timings += [tuple(t) for t in done["timings"]]
         reused += done["reused"]
     return timings, reused
@@ -74,7 +75,7 @@ def run_workers(argv, seeds, jobs, out_dir):
 
 def save_worker(out_dir, k, timings, reused):
     """What a worker measured, for the study that started it."""
-    lab.write_json(worker_file(out_dir, k), {"timings": timings, "reused": reused})
+    rundir.write_json(worker_file(out_dir, k), {"timings": timings, "reused": reused})
 
 
 RESUMABLE = ("pretrain.py", "rlvr.py", "distill.py")  # the stage scripts with --resume
@@ -107,7 +108,7 @@ def write_plan(path, argv, stages):
         resume = f" $(if $(wildcard {out}/ckpt.pt),--resume)" if script in RESUMABLE else ""
         lines += [f"{stamp(out)}: {' '.join(needs)}".rstrip(),
                   "\t$(PYTHON) $(LAB)/" + line.removeprefix("python ") + resume, "\ttouch $@", ""]
-    lab.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    rundir.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
@@ -145,6 +146,6 @@ def write_slurm(path, argv, seeds, out_dir):
               f"--output={shlex.quote(logs)}/slurm-report-%j.log --wrap=\"{study} --seeds {','.join(map(str, seeds))} "
               f"--jobs 1\")",
               "echo \"submitted the report as job $report (after $seeds)\"", ""]
-    lab.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    rundir.ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import eval as evaluation
-import lab
+import rundir
 from data.world import World
 from study.plots import plot_formats
 from study import rules
@@ -167,6 +167,6 @@ def report_dir(args):
     """runs/<preset>, or for a changed world ("what if the mix were 80/20?") its own folder."""
     out_dir = os.path.join("runs", args.preset)
     if world_options(args):
-        out_dir = os.path.join(out_dir, "variant-" + lab.config_hash(world_options(args)))
-    lab.ensure_writable_dir(out_dir)
+        out_dir = os.path.join(out_dir, "variant-" + rundir.config_hash(world_options(args)))
+    rundir.ensure_writable_dir(out_dir)
     return out_dir

@@ -2,18 +2,19 @@
 a finished run with exactly the same settings is on disk, and its command line is recorded so that
 each script alone can make the same run again (RERUN)."""
 import dataclasses
+import json
 import os
 import resource
 import shlex
 import sys
 import time
 
-import eval as evaluation
-import lab
 import curriculum
 import distill
+import eval as evaluation
 import pretrain
 import rlvr
+import rundir
 from study.claims import C3_TASKS, C5_SPLITS, addition_pass1
 
 SHARPEN_GRID = (0.25, 0.5, 0.75)  # temperatures tried for C1's sharpening reference (1.0: the base's own evaluation)
@@ -147,7 +148,7 @@ def base_model(args, seed, timings):
     name = f"seed{seed}"
     if dataclasses.asdict(config) != dataclasses.asdict(dataclasses.replace(
             pretrain.PRESETS[args.preset], seed=seed, device=config.device)):  # changed: own dir
-        name += "-" + lab.config_hash(dataclasses.asdict(config))
+        name += "-" + rundir.config_hash(dataclasses.asdict(config))
     out = os.path.join("runs", args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
     rerun("pretrain.py", {"preset": args.preset, "seed": seed, "device": args.device,
@@ -190,7 +191,7 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
         print(f"[seed {seed}] {what}: continuing the interrupted run in {out} from step {saved.get('step')}")
     else:
         print(f"[seed {seed}] {what} -> {out}")
-    lab.ensure_writable_dir(out)
+    rundir.ensure_writable_dir(out)
     timed(timings, what, lambda: train(resume_from))
 
 
@@ -224,10 +225,10 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
                       "splits": splits, "samples": other_count, "ood_samples": other_ood, **changes}, out)
     metrics_path = os.path.join(out, "metrics.json")
     if not args.fresh and os.path.exists(metrics_path) and os.path.exists(ckpt):
-        metrics = lab.read_json(metrics_path)
-        if metrics.get("config") == lab.as_json(dataclasses.asdict(config)) \
+        metrics = rundir.read_json(metrics_path)
+        if metrics.get("config") == rundir.as_json(dataclasses.asdict(config)) \
                 and metrics.get("checkpoint_stamp") == evaluation.checkpoint_stamp(ckpt) \
-                and metrics.get("code") == lab.code_version("eval"):
+                and metrics.get("code") == rundir.code_version("eval"):
             print(f"[seed {seed}] reusing the evaluation in {out}")
             REUSED.append(out)
             return metrics, out
@@ -237,7 +238,7 @@ def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samp
     what = (f"evaluate {os.path.basename(os.path.dirname(os.path.dirname(out)))}/"
             f"{os.path.basename(os.path.dirname(out))}" + (f" {name.split('-', 2)[-1]}" if name != f"eval-{config.preset}" else ""))
     timed(timings, what, lambda: evaluation.evaluate(ckpt, config, out))
-    return lab.read_json(metrics_path), out
+    return rundir.read_json(metrics_path), out
 
 
 def distill_stage_overrides(args, changes):
@@ -266,7 +267,7 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     if args.device:
         config.device = args.device
     if overrides:
-        suffix += "-" + lab.config_hash(overrides)
+        suffix += "-" + rundir.config_hash(overrides)
     out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
                           **overrides, **changes}, out)
@@ -276,8 +277,8 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
 
 
 def rl_logs(out):
-    metrics = [lab.json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
-    return metrics, lab.read_json(os.path.join(out, "summary.json"))
+    metrics = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    return metrics, rundir.read_json(os.path.join(out, "summary.json"))
 
 
 def saved_run(out, config, after=None):
@@ -290,10 +291,10 @@ def saved_run(out, config, after=None):
         return None
     if after is not None and os.path.getmtime(ckpt) < os.path.getmtime(after):
         return None
-    if lab.read_json(config_path) != lab.as_json(config):
+    if rundir.read_json(config_path) != rundir.as_json(config):
         return None
     saved = load_checkpoint(ckpt)
-    if saved.get("code") != lab.code_version(saved.get("stage", "")):
+    if saved.get("code") != rundir.code_version(saved.get("stage", "")):
         return None  # made by other code: its numbers may not be what this code would give
     return saved
 
@@ -368,7 +369,7 @@ class SeedRuns:
             grid[t] = d
         if target is None or metrics is None:  # a plan: the grid is still to run
             return None
-        passes = {t: addition_pass1(lab.read_json(os.path.join(d, "metrics.json")), top) for t, d in grid.items()}
+        passes = {t: addition_pass1(rundir.read_json(os.path.join(d, "metrics.json")), top) for t, d in grid.items()}
         t = matching_temperature(passes, target)
         if t == 1.0:  # no lower temperature matches better: the base as it is
             return t, self.base_eval
@@ -418,8 +419,8 @@ class SeedRuns:
             options.update({opt: getattr(self.args, opt) for opt in RL_OPTIONS})
             out = os.path.join("runs", self.args.preset, "curriculum",
                                os.path.basename(os.path.dirname(self.base)) + "-" + name
-                               + ("-" + lab.config_hash(overrides) if overrides else "")
-                               + ("-d" + lab.config_hash(d_overrides) if d_overrides else ""))
+                               + ("-" + rundir.config_hash(overrides) if overrides else "")
+                               + ("-d" + rundir.config_hash(d_overrides) if d_overrides else ""))
             rerun("curriculum.py", options, out)
             if not os.path.exists(self.base) and planned(self.args, out):  # a base still to train
                 return os.path.join(out, "rlvr")

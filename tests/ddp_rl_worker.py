@@ -6,9 +6,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import lab  # noqa: E402
 import rlvr  # noqa: E402
-from lab import end_distributed  # noqa: E402
+from ddp import Ranks, end_distributed  # noqa: E402
 from test_rlvr import fixed_batch, small_policy  # noqa: E402
 
 out = sys.argv[1]
@@ -22,7 +21,7 @@ adv = rlvr.group_advantages(rewards, config.scale_std).view(-1)
 denominator = (y != -1).sum().item()  # of the whole batch
 rows = slice(2 * rank, 2 * rank + 2) if size == 2 else slice(None)  # one group per process
 out_metrics = rlvr.policy_update(policy, None, optimizer, x[rows], y[rows], adv[rows], config,
-                                 denominator, "cpu", lab.Ranks(rank, size))
+                                 denominator, "cpu", Ranks(rank, size))
 if rank == 0:
     torch.save({"model": policy.state_dict(), "metrics": out_metrics}, out)
 end_distributed(size)

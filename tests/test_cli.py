@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+import cli
 import curriculum
 import distill
 import eval as evaluation
@@ -179,7 +180,7 @@ CASES = [
 def test_bad_input_gives_one_line_and_exit_status_2(main, argv, files, capsys):
     argv = [a.replace("{d}", str(files)) for a in argv]
     with pytest.raises(SystemExit) as info:
-        lab.entry(lambda: main(argv))
+        cli.entry(lambda: main(argv))
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "error" in err and "Traceback" not in err
@@ -207,14 +208,14 @@ def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(capsy
     def oom():
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
     with pytest.raises(SystemExit) as info:
-        lab.entry(oom)
+        cli.entry(oom)
     err = capsys.readouterr().err.strip()
     assert info.value.code == 2 and len(err.splitlines()) == 1 and "--batch-size" in err
 
     def bug():
         raise RuntimeError("shape mismatch")
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        lab.entry(bug)
+        cli.entry(bug)
 
 
 @pytest.mark.slow
@@ -238,7 +239,7 @@ def test_messages_name_the_fix(files, capsys):
     the file inside a directory, the script that can finish an unfinished run."""
     def message(main, argv):
         with pytest.raises(SystemExit):
-            lab.entry(lambda: main([a.replace("{d}", str(files)) for a in argv]))
+            cli.entry(lambda: main([a.replace("{d}", str(files)) for a in argv]))
         return capsys.readouterr().err
     assert "python pretrain.py --preset tiny --seed 3" in message(rlvr.main, ["--preset", "tiny", "--seed", "3", "--out", "{d}/r3"])
     assert f"{files / 'base_dir' / 'ckpt.pt'}" in message(evaluation.main, ["--checkpoint", "{d}/base_dir"])
@@ -257,7 +258,7 @@ def load_checkpoint_step(path):
 def test_a_mistyped_device_writes_nothing(files, capsys):
     """Caught before config.json is written, so the corrected command is not refused."""
     with pytest.raises(SystemExit):
-        lab.entry(lambda: curriculum.main(["--base", str(files / "good.pt"), "--device", "quantum",
+        cli.entry(lambda: curriculum.main(["--base", str(files / "good.pt"), "--device", "quantum",
                                            "--out", str(files / "cur_device")]))
     assert not (files / "cur_device").exists()
 
@@ -270,9 +271,9 @@ def test_a_problem_longer_than_the_context_is_a_user_error():
     tok = CharTokenizer()
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=1, n_head=2, n_embd=16))
     problem = addition.sample(random.Random(0), 6)
-    with pytest.raises(lab.LabError, match="addition problems of level 6 need .* at most 48"):
+    with pytest.raises(cli.LabError, match="addition problems of level 6 need .* at most 48"):
         lab.generate(model, tok, [problem], 1)
-    with pytest.raises(lab.LabError, match="--max-new-tokens"):
+    with pytest.raises(cli.LabError, match="--max-new-tokens"):
         lab.generate(model, tok, [addition.sample(random.Random(0), 1)], 1, max_new_tokens=100)
 
 

@@ -5,8 +5,8 @@ import os
 
 import torch
 
+import cli
 import curriculum
-import lab
 import pretrain
 import rlvr
 from data import World
@@ -85,7 +85,7 @@ def test_distill_then_rl_runs_end_to_end_on_tiny(tmp_path):
     assert not (tmp_path / "again" / "distill").exists()
     assert json.load(open(tmp_path / "again" / "rlvr" / "config.json"))["base"] == str(tmp_path / "run" / "distill" / "ckpt.pt")
     # a student distilled with other settings is refused before anything is written
-    with pytest.raises(lab.LabError, match="other settings"):
+    with pytest.raises(cli.LabError, match="other settings"):
         curriculum.main(argv + ["--distill-steps", "4", "--out", str(tmp_path / "refused")])
     assert not (tmp_path / "refused" / "rlvr").exists()
 

@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 
+import cli
 import distill
 import lab
 import pretrain
@@ -46,7 +47,7 @@ def test_the_all_arm_covers_the_trained_levels_and_the_new_ones():
 def test_the_known_arm_needs_a_level_below_the_hardest():
     world = World(difficulty_weights={"addition": [1.0], "modular": [0.5, 0.5], "chain": [0.5, 0.5]})
     assert distill.arm_levels("known", world, "modular") == [1]
-    with pytest.raises(lab.LabError, match="two pretrained levels"):
+    with pytest.raises(cli.LabError, match="two pretrained levels"):
         distill.arm_levels("known", world, "addition")
 
 

@@ -5,7 +5,9 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = [
     {"data", "model"},                          # ground: the world and the GPT
-    {"lab", "metrics"},                         # run machinery; pass@k, bins, intervals, sparsity
+    {"cli"},                                    # the command line: errors, parsers, options declared once
+    {"rundir", "ddp"},                          # run directories and code versions; data-parallel ranks
+    {"lab", "metrics"},                         # the loop, batches, generation; pass@k, bins, intervals
     {"pretrain", "rlvr", "distill", "curriculum", "eval"},  # the stages, side by side
     {"study"},                                  # rules, report, runs and their cache
     {"reproduce", "bench"},                     # on top

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-import lab
+import cli
 import model as model_module
 import pretrain
 import rlvr
@@ -97,7 +97,7 @@ def test_a_nan_loss_stops_pretraining_with_its_step_and_keeps_the_checkpoint(tmp
         calls["n"] += 1
         return loss * float("nan") if calls["n"] > 15 else loss  # (+1 call: the held-out loss)
     monkeypatch.setattr(model_module.F, "cross_entropy", poisoned)
-    with pytest.raises(lab.LabError) as info:
+    with pytest.raises(cli.LabError) as info:
         pretrain.train(config, str(tmp_path), quiet=True)
     assert "step 15" in str(info.value) and "checkpoint is kept" in str(info.value)
     assert load_checkpoint(str(tmp_path / "ckpt.pt"))["step"] == 10
@@ -109,7 +109,7 @@ def test_a_nan_reward_stops_rlvr_with_its_step(tmp_path, monkeypatch):
     config = dataclasses.replace(rlvr.PRESETS["tiny"], base=base, steps=3, device="cpu")
     monkeypatch.setattr(rlvr, "reward_of", lambda *args: float("nan"))
     (tmp_path / "rl").mkdir()
-    with pytest.raises(lab.LabError) as info:
+    with pytest.raises(cli.LabError) as info:
         rlvr.train(config, str(tmp_path / "rl"), quiet=True)
     assert "RL step 1" in str(info.value) and "not finite" in str(info.value)
 

@@ -4,8 +4,9 @@ import json
 import pytest
 import torch
 
-import lab
+import cli
 import pretrain
+import rundir
 from model import load_checkpoint
 
 pytestmark = pytest.mark.slow  # trains models or runs whole scripts
@@ -51,8 +52,8 @@ def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, ctrl_c
         pretrain.train(config, out, quiet=True)
     ctrl_c_at_batch(None)
 
-    with pytest.raises(lab.LabError, match="unfinished.*step 13.*--resume"):
-        lab.prepare_out_dir(out, dataclasses.asdict(config), resume=False, force=False)
+    with pytest.raises(cli.LabError, match="unfinished.*step 13.*--resume"):
+        rundir.prepare_out_dir(out, dataclasses.asdict(config), resume=False, force=False)
     timings = []
     run_once(argparse.Namespace(fresh=False), 0, timings, "pretrain", out, config,
              lambda resume_from: pretrain.train(config, out, resume_from, quiet=True))
@@ -64,7 +65,7 @@ def test_an_interrupted_run_is_kept_then_continued_by_reproduce(tmp_path, ctrl_c
 def test_a_torn_last_log_line_does_not_stop_a_resume(tmp_path):
     log = tmp_path / "metrics.jsonl"
     log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
-    lab.trim_log(str(log), 2)
+    rundir.trim_log(str(log), 2)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
 
 

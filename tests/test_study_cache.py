@@ -4,7 +4,7 @@ import json
 import os
 import re
 
-import lab
+import rundir
 from model import save_checkpoint
 from study import runs
 from study.stats import load_predictions
@@ -12,14 +12,14 @@ from study.stats import load_predictions
 
 def fake_run(out, config, code):
     os.makedirs(out, exist_ok=True)
-    lab.write_json(os.path.join(out, "config.json"), config)
+    rundir.write_json(os.path.join(out, "config.json"), config)
     save_checkpoint(os.path.join(out, "ckpt.pt"), {"model": {}, "model_config": {}, "stage": "rlvr", "code": code,
                                                    "finished": True, "step": 3})
 
 
 def test_a_run_made_by_other_code_is_not_reused(tmp_path):
     config = {"preset": "tiny", "steps": 3}
-    fake_run(str(tmp_path / "now"), config, lab.code_version("rlvr"))
+    fake_run(str(tmp_path / "now"), config, rundir.code_version("rlvr"))
     fake_run(str(tmp_path / "older"), config, "0123456789ab")
     assert runs.finished_with(str(tmp_path / "now"), config)
     assert not runs.finished_with(str(tmp_path / "older"), config)
@@ -27,9 +27,9 @@ def test_a_run_made_by_other_code_is_not_reused(tmp_path):
 
 
 def test_the_code_version_follows_the_stage_s_own_script():
-    assert lab.code_version("rlvr") != lab.code_version("pretrain")
-    assert lab.code_version("distill") not in (lab.code_version("rlvr"), lab.code_version("pretrain"))
-    assert re.fullmatch(r"[0-9a-f]{12}", lab.code_version("rlvr"))
+    assert rundir.code_version("rlvr") != rundir.code_version("pretrain")
+    assert rundir.code_version("distill") not in (rundir.code_version("rlvr"), rundir.code_version("pretrain"))
+    assert re.fullmatch(r"[0-9a-f]{12}", rundir.code_version("rlvr"))
 
 
 def test_evaluations_with_other_splits_get_their_own_directory_and_are_not_mixed(tmp_path, monkeypatch):
@@ -41,9 +41,9 @@ def test_evaluations_with_other_splits_get_their_own_directory_and_are_not_mixed
 
     def evaluate(checkpoint, config, out):  # writes what eval.evaluate writes, as it does
         calls.append(tuple(config.splits))
-        metrics = {"config": json.loads(json.dumps(vars(config))), "code": lab.code_version("eval"), "groups": {},
+        metrics = {"config": json.loads(json.dumps(vars(config))), "code": rundir.code_version("eval"), "groups": {},
                    "checkpoint_stamp": runs.evaluation.checkpoint_stamp(checkpoint)}
-        lab.write_json(os.path.join(out, "metrics.json"), metrics)
+        rundir.write_json(os.path.join(out, "metrics.json"), metrics)
         return metrics
     monkeypatch.setattr(runs.evaluation, "evaluate", evaluate)
     args = argparse.Namespace(preset="tiny", device=None, fresh=False)
