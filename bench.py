@@ -284,7 +284,7 @@ def main():
     if args.only in (None, "sampling"):
         bench_sampling(profile=args.profile)
     if args.only in (None, "eval"):
-        bench_eval(args.checkpoint or os.path.join("runs", "default", "pretrain", "seed0", "ckpt.pt"))
+        bench_eval(args.checkpoint or rundir.base_checkpoint("default", 0))
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB RSS")
 
 

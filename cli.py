@@ -174,6 +174,13 @@ def option(default, help, type=None, choices=None, cli=True):
     return field(default=default, metadata=metadata)
 
 
+def with_small(presets):
+    """`small` is one seed of the `default` study: the same settings under its own name (and its
+    own runs/small/ directory); reproduce.py runs it on one seed, labelled indicative."""
+    presets["small"] = replace(presets["default"], preset="small")
+    return presets
+
+
 def cli_fields(config_class):
     """The fields of a config dataclass that are command-line options."""
     return [f for f in fields(config_class) if f.metadata.get("cli")]

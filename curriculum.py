@@ -120,7 +120,7 @@ def parse_args(argv=None):
 
 def configs(args):
     """The stage configs this run is made of: (distill config or None, RL config, source)."""
-    base = args.base or os.path.join("runs", args.preset, "pretrain", f"seed{args.seed}", "ckpt.pt")
+    base = args.base or rundir.base_checkpoint(args.preset, args.seed)
     if args.mode != "distill-rl":
         ignored = [o for o, v in (("--student", args.student),
                                   ("--distill-steps", args.distill_steps), ("--distill-tasks", args.distill_tasks),
@@ -211,7 +211,7 @@ def main(argv=None):
     args = parse_args(argv)
     d, rl, source = configs(args)
     name = args.mode if args.mode == "distill-rl" else args.selection
-    out = args.out or os.path.join("runs", args.preset, "curriculum", f"seed{args.seed}-{name}")
+    out = args.out or rundir.run_dir(args.preset, "curriculum", f"seed{args.seed}-{name}")
     if args.student:
         check_student(args.student, d)
     rundir.prepare_out_dir(out, {"distill": d and dataclasses.asdict(d), "rlvr": dataclasses.asdict(rl),

@@ -96,10 +96,10 @@ PRESETS = {
                           checkpoint_every=10),
     # rows are the base's context: 32 rows of 128 tokens are the 16 x 256 of the other presets
     "default": DistillConfig(preset="default", batch_size=32),
-    "small": DistillConfig(preset="small", batch_size=32),
     "large": DistillConfig(preset="large"),
     "gpu": DistillConfig(preset="gpu", problems=8000, steps=300, batch_size=64),
 }
+cli.with_small(PRESETS)
 
 
 def parse_args(argv=None):
@@ -136,13 +136,13 @@ def config_from_args(args):
     if config.min_lr > config.lr:
         raise cli.LabError(f"--min-lr ({config.min_lr}) must not exceed --lr ({config.lr})")
     if not config.base:
-        config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
+        config.base = rundir.base_checkpoint(config.preset, config.seed)
     pick_device(config.device)
     return config
 
 
 def default_out(preset, seed):
-    return os.path.join("runs", preset, "distill", f"seed{seed}")
+    return rundir.run_dir(preset, "distill", f"seed{seed}")
 
 
 # ---------------------------------------------------------------- the teacher's data

@@ -81,7 +81,7 @@ EVAL_PRESETS = {
     "gpu": EvalConfig(preset="gpu", samples=1024, ood_samples=64, per_level=32,
                       top_level_problems=160, splits=SPLITS, batch_rows=4096),
 }
-EVAL_PRESETS["small"] = dataclasses.replace(EVAL_PRESETS["default"], preset="small")  # one seed of the default study
+cli.with_small(EVAL_PRESETS)
 
 
 # ---------------------------------------------------------------- sampling and scoring
@@ -353,7 +353,7 @@ def main(argv=None):
     p.add_argument("--prompt", help='sample completions for one prompt instead, e.g. "4821+367"')
     args = p.parse_args(argv)
     config = cli.config_from_args(EVAL_PRESETS, args)
-    checkpoint = args.checkpoint or os.path.join("runs", args.preset, "pretrain", "seed0", "ckpt.pt")
+    checkpoint = args.checkpoint or rundir.base_checkpoint(args.preset, 0)
     if args.prompt is not None:
         show_samples(checkpoint, args.prompt, args.samples or 4, config)
         return

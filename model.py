@@ -355,23 +355,14 @@ def save_checkpoint(path, payload):
         raise
 
 
-def how_to_make(path):
-    """Advice for a missing checkpoint: the command that trains it, when its path says which."""
-    parts = os.path.normpath(path).split(os.sep)
-    if len(parts) >= 4 and parts[-1] == "ckpt.pt" and parts[-3] == "pretrain" and parts[-2].startswith("seed") \
-            and parts[-2][4:].isdigit():
-        return (f"train it with python pretrain.py --preset {parts[-4]} --seed {parts[-2][4:]}, "
-                "or give the path of another checkpoint")
-    return "check the path, or train one first with pretrain.py"
-
-
 def load_checkpoint(path, tokenizer_spec=None):
     """The checkpoint's payload dict; CheckpointError with what to do on any problem."""
     if os.path.isdir(path):
         raise CheckpointError(f"{path} is a directory; pass the checkpoint file in it: "
                               f"{os.path.join(path, 'ckpt.pt')}")
     if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path} does not exist; {how_to_make(path)}")
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path, or train one first "
+                              "with pretrain.py")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a torch file, ...

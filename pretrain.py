@@ -96,7 +96,7 @@ PRESETS = {
                           world=World(difficulty_weights={**World().difficulty_weights,
                                                           "addition": GPU_ADDITION_WEIGHTS}).to_dict()),
 }
-PRESETS["small"] = dataclasses.replace(PRESETS["default"], preset="small")  # one seed of the default study
+cli.with_small(PRESETS)
 
 
 def parse_args(argv=None):
@@ -151,7 +151,7 @@ def longest_problem(world):
 
 
 def default_out(preset, seed):
-    return os.path.join("runs", preset, "pretrain", f"seed{seed}")
+    return rundir.run_dir(preset, "pretrain", f"seed{seed}")
 
 
 def training_examples(world, tokenizer, rng):

@@ -34,7 +34,7 @@ import rundir
 from study import claims, jobs, plots
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
-from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_base,
+from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_checkpoint,
                         pretrain_config, rl_config, rl_logs, seeds_of, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (0.1 barely slowed the collapse, 1.0 froze the mix)
@@ -314,7 +314,7 @@ def main(argv=None):
         args.fresh = False  # the workers made everything fresh; now the study only reads it
     for seed in args.seeds:
         ckpt = base_model(args, seed, timings)
-        results[seed] = evaluate_base(args, ckpt, seed, timings)
+        results[seed] = evaluate_checkpoint(args, ckpt, seed, timings)
     world = World(**pretrain_config(args, args.seeds[0]).world)
     top = world.max_level("addition")
     per_seed = {seed: SeedRuns(args, seed, base_eval, timings, top) for seed, (_, base_eval) in results.items()}

@@ -161,7 +161,7 @@ PRESETS = {
     "large": RLConfig(preset="large"),
     "gpu": RLConfig(preset="gpu", steps=200, prompts=64, group=32),
 }
-PRESETS["small"] = dataclasses.replace(PRESETS["default"], preset="small")  # one seed of the default study
+cli.with_small(PRESETS)
 
 
 def parse_args(argv=None):
@@ -192,13 +192,13 @@ def config_from_args(args):
         raise cli.LabError(f"--min-level ({config.min_level}) exceeds {given} ({config.max_level}); "
                            "lower it or raise --max-level")
     if not config.base:
-        config.base = os.path.join("runs", config.preset, "pretrain", f"seed{config.seed}", "ckpt.pt")
+        config.base = rundir.base_checkpoint(config.preset, config.seed)
     pick_device(config.device)
     return config
 
 
 def default_out(preset, seed):
-    return os.path.join("runs", preset, "rlvr", f"seed{seed}")
+    return rundir.run_dir(preset, "rlvr", f"seed{seed}")
 
 
 # ---------------------------------------------------------------- rollouts

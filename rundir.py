@@ -136,6 +136,25 @@ def prepare_out_dir(out, config, resume, force, inputs=(), writes=("ckpt.pt",)):
     return None
 
 
+def run_dir(preset, stage, name):
+    """Where a stage writes a run by default: runs/<preset>/<stage>/<name>."""
+    return os.path.join("runs", preset, stage, name)
+
+
+def base_checkpoint(preset, seed):
+    """The pretrained model a stage starts from when no --base is given."""
+    return os.path.join(run_dir(preset, "pretrain", f"seed{seed}"), "ckpt.pt")
+
+
+def how_to_make(path):
+    """Advice for a missing checkpoint: the command that trains it, when it is a default base."""
+    parts = os.path.normpath(path).split(os.sep)
+    if len(parts) >= 4 and parts[-2][4:].isdigit() and path == base_checkpoint(parts[-4], int(parts[-2][4:])):
+        return (f"train it with python pretrain.py --preset {parts[-4]} --seed {parts[-2][4:]}, "
+                "or give the path of another checkpoint")
+    return "check the path, or train one first with pretrain.py"
+
+
 STAGE_SCRIPTS = {"pretrain": "pretrain.py", "rlvr": "rlvr.py", "distill": "distill.py"}
 
 
@@ -143,6 +162,8 @@ def load_trained(path, what="base checkpoint"):
     """A finished checkpoint with its world, as (payload, World); one-line errors otherwise."""
     from data import CharTokenizer, World
     from model import load_checkpoint
+    if not os.path.isdir(path) and not os.path.exists(path):
+        raise LabError(f"{what} {path} does not exist; {how_to_make(path)}")
     payload = load_checkpoint(path, CharTokenizer().spec())
     if payload.get("finished") is False:
         script = STAGE_SCRIPTS.get(payload.get("stage"), "the script that made it")

@@ -14,7 +14,7 @@ from data.core import ANSWER_LINE, all_steps_right
 from metrics import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
 from study.judge import fmt_est, judge, judge_all, judged_claim
 from study.rules import C1_K, CONTROLS, RULES, TAIL_STEPS
-from study.stats import (arm_changes, arm_levels, fmt_ci, hierarchical_bootstrap, load_predictions, power,
+from study.stats import (arm_changes, level_balanced_pass, fmt_ci, hierarchical_bootstrap, load_predictions, power,
                          sample_count, stratified_bootstrap)
 
 
@@ -504,7 +504,7 @@ def claim_c5(arms, compute, top_level):
     for seed, dirs in arms.items():
         n = sample_count(*dirs.values(), splits=C5_SPLITS)
         for a, d in dirs.items():
-            (p1, ci1), (pn, cin), n, per_level = arm_levels(d, n, C5_SPLITS)
+            (p1, ci1), (pn, cin), n, per_level = level_balanced_pass(d, n, C5_SPLITS)
             short = np.mean([v for level, v in per_level.items() if level <= top_level] or [np.nan])
             long_ = np.mean([v for level, v in per_level.items() if level > top_level] or [np.nan])
             rows.append(f"| {seed} | {a} | {fmt_est(p1, ci1)} | {fmt_est(pn, cin)} | {short:.3f} | "

@@ -149,7 +149,7 @@ def base_model(args, seed, timings):
     if dataclasses.asdict(config) != dataclasses.asdict(dataclasses.replace(
             pretrain.PRESETS[args.preset], seed=seed, device=config.device)):  # changed: own dir
         name += "-" + rundir.config_hash(dataclasses.asdict(config))
-    out = os.path.join("runs", args.preset, "pretrain", name)
+    out = rundir.run_dir(args.preset, "pretrain", name)
     ckpt = os.path.join(out, "ckpt.pt")
     rerun("pretrain.py", {"preset": args.preset, "seed": seed, "device": args.device,
                           "format_mix": args.format_mix, "difficulty_weights": args.difficulty_weights,
@@ -195,7 +195,7 @@ def run_once(args, seed, timings, what, out, config, train, after=None):
     timed(timings, what, lambda: train(resume_from))
 
 
-def evaluate_base(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None, **changes):
+def evaluate_checkpoint(args, ckpt, seed, timings, splits=None, samples=None, ood_samples=None, **changes):
     """Evaluate a checkpoint (or reuse its evaluation); returns (metrics, evaluation dir).
     changes: other EvalConfig fields (a lower temperature, fewer problems), each named in the
     directory's name."""
@@ -268,7 +268,7 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
         config.device = args.device
     if overrides:
         suffix += "-" + rundir.config_hash(overrides)
-    out = os.path.join("runs", args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
+    out = rundir.run_dir(args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
                           **overrides, **changes}, out)
     run_once(args, seed, timings, f"{stage} {os.path.basename(out)}", out, config,
@@ -326,7 +326,7 @@ class SeedRuns:
 
     def evaluated(self, run_dir, splits=("id",), samples=None, ood_samples=None):
         """Evaluation directory of a run's checkpoint (evaluated once)."""
-        return self.once(("eval", run_dir, tuple(splits), samples, ood_samples), lambda: evaluate_base(
+        return self.once(("eval", run_dir, tuple(splits), samples, ood_samples), lambda: evaluate_checkpoint(
             self.args, os.path.join(run_dir, "ckpt.pt"), self.seed, self.timings, splits=splits,
             samples=samples, ood_samples=ood_samples)[1])
 
@@ -351,7 +351,7 @@ class SeedRuns:
         for step in cfg.snapshots:
             if step < cfg.steps:
                 ckpt = os.path.join(run, f"step{step}.pt")
-                out[step] = self.once(("eval", ckpt), lambda: evaluate_base(
+                out[step] = self.once(("eval", ckpt), lambda: evaluate_checkpoint(
                     self.args, ckpt, self.seed, self.timings, splits=("id",))[1])
         out[cfg.steps] = self.evaluated(run)
         return out
@@ -364,7 +364,7 @@ class SeedRuns:
         matching evaluation is left to the study's command)."""
         grid = {1.0: self.base_eval}
         for t in SHARPEN_GRID:
-            metrics, d = evaluate_base(self.args, self.base, self.seed, self.timings, splits=("id",), samples=16,
+            metrics, d = evaluate_checkpoint(self.args, self.base, self.seed, self.timings, splits=("id",), samples=16,
                                        ood_samples=1, temperature=t, top_level_problems=0, top_level_samples=0)
             grid[t] = d
         if target is None or metrics is None:  # a plan: the grid is still to run
@@ -373,7 +373,7 @@ class SeedRuns:
         t = matching_temperature(passes, target)
         if t == 1.0:  # no lower temperature matches better: the base as it is
             return t, self.base_eval
-        return t, self.once(("sharpened", t), lambda: evaluate_base(
+        return t, self.once(("sharpened", t), lambda: evaluate_checkpoint(
             self.args, self.base, self.seed, self.timings, splits=("id",), temperature=t)[1])
 
     def rl_variant(self, name, **changes):
@@ -417,10 +417,10 @@ class SeedRuns:
             overrides = rl_overrides(self.args)
             # the RL settings given to reproduce.py, under curriculum.py's names for them
             options.update({opt: getattr(self.args, opt) for opt in RL_OPTIONS})
-            out = os.path.join("runs", self.args.preset, "curriculum",
-                               os.path.basename(os.path.dirname(self.base)) + "-" + name
-                               + ("-" + rundir.config_hash(overrides) if overrides else "")
-                               + ("-d" + rundir.config_hash(d_overrides) if d_overrides else ""))
+            out = rundir.run_dir(self.args.preset, "curriculum",
+                                 os.path.basename(os.path.dirname(self.base)) + "-" + name
+                                 + ("-" + rundir.config_hash(overrides) if overrides else "")
+                                 + ("-d" + rundir.config_hash(d_overrides) if d_overrides else ""))
             rerun("curriculum.py", options, out)
             if not os.path.exists(self.base) and planned(self.args, out):  # a base still to train
                 return os.path.join(out, "rlvr")

@@ -116,7 +116,7 @@ def arm_changes(base_dir, arm_dir, n=None, splits=("id",)):
             by_level(keys, base, [p(post[k], n) - p(base[k], n) for k in keys]), n)
 
 
-def arm_levels(eval_dir, n=None, splits=("id",)):
+def level_balanced_pass(eval_dir, n=None, splits=("id",)):
     """Level-balanced pass@1 and pass@n of one evaluation (addition of the splits), with the mean
     pass@1 of each level: ((pass@1, interval), (pass@n, interval), n, {level: pass@1})."""
     recs = load_splits(eval_dir, splits)

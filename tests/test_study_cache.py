@@ -47,10 +47,10 @@ def test_evaluations_with_other_splits_get_their_own_directory_and_are_not_mixed
         return metrics
     monkeypatch.setattr(runs.evaluation, "evaluate", evaluate)
     args = argparse.Namespace(preset="tiny", device=None, fresh=False)
-    _, every_split = runs.evaluate_base(args, str(ckpt), 0, [])
-    _, id_only = runs.evaluate_base(args, str(ckpt), 0, [], splits=("id",))
+    _, every_split = runs.evaluate_checkpoint(args, str(ckpt), 0, [])
+    _, id_only = runs.evaluate_checkpoint(args, str(ckpt), 0, [], splits=("id",))
     assert every_split != id_only
-    _, again = runs.evaluate_base(args, str(ckpt), 0, [], splits=("id",))  # reused, not redone
+    _, again = runs.evaluate_checkpoint(args, str(ckpt), 0, [], splits=("id",))  # reused, not redone
     assert again == id_only and len(calls) == 2
 
 
