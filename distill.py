@@ -245,11 +245,9 @@ def train(config, out, resume_from=None, quiet=False):
     seq_len = base["model_config"]["block_size"]
 
     def checkpoint(finished):
-        save_checkpoint(ckpt_path, {
-            "model": student.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "distill", "code": rundir.code_version("distill"),
-            "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
-            "step": step, "finished": finished, "rng": {"data": start_state, "used": used}})
+        save_checkpoint(ckpt_path, rundir.checkpoint_payload(
+            "distill", student.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
+            optimizer=optimizer.state_dict(), step=step, finished=finished, rng={"data": start_state, "used": used}))
 
     counting = CountingIterator(examples, used)
 

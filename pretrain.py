@@ -262,12 +262,10 @@ def train(config, out, resume_from=None, quiet=False):
     def checkpoint(finished):
         if not lead:
             return
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "model_config": dataclasses.asdict(model_config),
-            "tokenizer": tokenizer.spec(), "world": config.world, "stage": "pretrain", "code": rundir.code_version("pretrain"), "config": dataclasses.asdict(config),
-            "optimizer": optimizer.state_dict(), "step": step, "finished": finished,
-            "end": end, "recent": list(recent),
-            "rng": {"data": data_state, "torch": torch.get_rng_state()}})
+        save_checkpoint(ckpt_path, rundir.checkpoint_payload(
+            "pretrain", model.state_dict(), dataclasses.asdict(model_config), config.world, dataclasses.asdict(config),
+            optimizer=optimizer.state_dict(), step=step, finished=finished, end=end, recent=list(recent),
+            rng={"data": data_state, "torch": torch.get_rng_state()}))
 
     def train_step(at):
         nonlocal step, data_state, tokens_seen, end

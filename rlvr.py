@@ -486,11 +486,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
                "sample": ranks.gather(generator.get_state())}  # every process's streams
         if not lead:
             return
-        save_checkpoint(ckpt_path, {
-            "model": policy.state_dict(), "model_config": base["model_config"],
-            "tokenizer": tokenizer.spec(), "world": base["world"], "stage": "rlvr", "code": rundir.code_version("rlvr"),
-            "config": dataclasses.asdict(config), "optimizer": optimizer.state_dict(),
-            "step": step, "finished": finished, "rng": rng})
+        save_checkpoint(ckpt_path, rundir.checkpoint_payload(
+            "rlvr", policy.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
+            optimizer=optimizer.state_dict(), step=step, finished=finished, rng=rng))
 
     def train_step(at):
         nonlocal step
@@ -505,10 +503,9 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             raise cli.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
         step = at + 1
         if step in config.snapshots and step < config.steps and lead:  # the run part-way, for evaluation
-            save_checkpoint(os.path.join(out, f"step{step}.pt"), {
-                "model": policy.state_dict(), "model_config": base["model_config"], "tokenizer": tokenizer.spec(),
-                "world": base["world"], "stage": "rlvr", "code": rundir.code_version("rlvr"),
-                "config": dataclasses.asdict(config), "step": step, "finished": True, "snapshot": True})
+            save_checkpoint(os.path.join(out, f"step{step}.pt"), rundir.checkpoint_payload(
+                "rlvr", policy.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
+                step=step, finished=True, snapshot=True))
         if step % config.log_samples_every == 0 or step == 1:
             shown = [rollouts[i] for i in range(0, len(rollouts), max(1, len(rollouts) // 3))][:3]
             samples_file.write(f"--- step {step}\n" + "".join(

@@ -155,6 +155,16 @@ def how_to_make(path):
     return "check the path, or train one first with pretrain.py"
 
 
+def checkpoint_payload(stage, weights, model_config, world, config, **state):
+    """What every stage's checkpoint holds: the weights and the model's shape, the tokenizer and
+    the world it was trained in, the stage, its code version and settings (what decides reuse),
+    then the stage's own state (`state`: the step, whether it is finished, optimizer, random
+    streams) for an exact resume."""
+    from data import CharTokenizer
+    return {"model": weights, "model_config": model_config, "tokenizer": CharTokenizer().spec(),
+            "world": world, "stage": stage, "code": code_version(stage), "config": config, **state}
+
+
 STAGE_SCRIPTS = {"pretrain": "pretrain.py", "rlvr": "rlvr.py", "distill": "distill.py"}
 
 
