@@ -10,7 +10,7 @@ FLOORS = [
     {"lab", "metrics"},                         # the loop, batches, generation; pass@k, bins, intervals
     {"pretrain", "rlvr", "distill", "curriculum", "eval"},  # the stages, side by side
     {"study"},                                  # rules, report, runs and their cache
-    {"reproduce", "bench"},                     # on top
+    {"reproduce", "bench", "device_check"},     # on top
 ]
 STAGES = {"pretrain", "rlvr", "distill", "eval"}  # curriculum.py composes rlvr and distill, by design
 
