@@ -231,28 +231,29 @@ def train(config, out, resume_from=None, quiet=False):
                                   weight_decay=config.weight_decay)
     data_rng = random.Random(f"distill-data:{config.seed}")
     start_state = data_rng.getstate()  # the stream is replayed from here on --resume
-    step, used = 0, 0
+    state = lab.RunState(step=0, used=0)  # used: examples trained on, to skip on --resume
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         student.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-        step, used = payload["step"], payload["rng"]["used"]
+        state.step, state.used = payload["step"], payload["rng"]["used"]
     examples = examples_forever(traces, tokenizer, data_rng)
-    for _ in range(used):  # on --resume: skip the examples the killed run already trained on
+    for _ in range(state.used):  # on --resume: skip the examples the killed run already trained on
         next(examples)
-    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from)
+    log = lab.open_log(out, dataclasses.asdict(config), state.step, resume_from)
     ckpt_path = os.path.join(out, "ckpt.pt")
     seq_len = base["model_config"]["block_size"]
 
-    def checkpoint(finished):
+    def checkpoint(state, finished):
         save_checkpoint(ckpt_path, rundir.checkpoint_payload(
             "distill", student.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
-            optimizer=optimizer.state_dict(), step=step, finished=finished, rng={"data": start_state, "used": used}))
+            optimizer=optimizer.state_dict(), step=state.step, finished=finished,
+            rng={"data": start_state, "used": state.used}))
 
-    counting = CountingIterator(examples, used)
+    counting = CountingIterator(examples, state.used)
 
-    def train_step(at):
-        nonlocal step, used
+    def train_step(state):
+        at = state.step
         lr = lab.learning_rate_at(at, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -267,8 +268,8 @@ def train(config, out, resume_from=None, quiet=False):
         grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        step, used = at + 1, counting.count
-        return {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
+        state.step, state.used = at + 1, counting.count
+        return {"step": state.step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
                 "seconds": time.time() - started}
 
     if not quiet:
@@ -278,11 +279,11 @@ def train(config, out, resume_from=None, quiet=False):
               f"steps x {config.batch_size} rows -> {out}")
     student.train()
     started = time.time()
-    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log,
+    lab.training_loop(state, config.steps, train_step, checkpoint, ckpt_path, log,
                       config.checkpoint_every, "distill", quiet,
                       postfix=lambda r: {"loss": f"{r['loss']:.4f}"})
     rundir.write_json(os.path.join(out, "summary.json"), {
-        "steps": step, "problems": len(problems), "traces": len(traces),
+        "steps": state.step, "problems": len(problems), "traces": len(traces),
         "problems_with_a_trace": len({p.key for p, _ in traces}),
         "update_share": update_sparsity(initial, student.state_dict())})
     return ckpt_path

@@ -12,6 +12,7 @@ import ctypes
 import math
 import os
 import sys
+from types import SimpleNamespace
 
 import torch
 
@@ -74,41 +75,45 @@ def open_log(out, config, step, resume_from, lead=True):
     return JsonlLog(path if lead else os.devnull, append=resume_from is not None)
 
 
-def training_loop(step, steps, train_step, checkpoint, ckpt_path, log, checkpoint_every, desc,
+class RunState(SimpleNamespace):
+    """Where a training run is: its step, and whatever else it must save to continue exactly
+    (the data position, ...). The loop hands it to the stage's step and checkpoint functions."""
+
+
+def training_loop(state, steps, train_step, checkpoint, ckpt_path, log, checkpoint_every, desc,
                   quiet=False, postfix=None, save_on_interrupt=True, lead=True):
-    """The skeleton of every training stage: call `train_step(step)` (one optimizer step, which
-    returns the step's log record) until `steps`; log each record; checkpoint every
-    `checkpoint_every` steps (not the last: that one is saved finished) and on Ctrl-C, then exit
-    with advice on how to continue; a progress bar with `postfix(record)` beside it.
-    checkpoint(finished) saves to `ckpt_path`, reading the state the loop advanced (the step, the
-    data position) from the caller. `steps` may be a function: a last step that training moves
+    """The skeleton of every training stage: call `train_step(state)` (one optimizer step: it
+    advances `state.step` and returns the step's log record) until `steps`; log each record;
+    `checkpoint(state, finished)` every `checkpoint_every` steps (not the last: that one is saved
+    finished) and on Ctrl-C, then exit with advice on how to continue; a progress bar with
+    `postfix(record)` beside it. `steps` may be a function: a last step that training moves
     (pretrain.py --until-loss). Returns the last step."""
     from tqdm import tqdm
     last = steps if callable(steps) else lambda: steps
-    bar = tqdm(total=last(), initial=step, desc=desc, disable=quiet, dynamic_ncols=True, mininterval=2.0)
+    bar = tqdm(total=last(), initial=state.step, desc=desc, disable=quiet, dynamic_ncols=True, mininterval=2.0)
     try:
-        while step < last():
-            record = train_step(step)
-            step = record["step"]
+        while state.step < last():
+            record = train_step(state)
+            step = state.step
             log.write(record)
             bar.total = last()
             if step % checkpoint_every == 0 and step < last():
-                checkpoint(finished=False)  # a killed run resumes from here
+                checkpoint(state, finished=False)  # a killed run resumes from here
             if postfix:  # shown at the bar's next redraw (at most every 2 s), not redrawn now:
                 bar.set_postfix(postfix(record), refresh=False)  # a notebook keeps every redraw
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
         if save_on_interrupt:
-            checkpoint(finished=False)
+            checkpoint(state, finished=False)
         log.close()
         if lead:
-            exit_interrupted(f"{desc} step {step}", ckpt_path)
+            exit_interrupted(f"{desc} step {state.step}", ckpt_path)
         sys.exit(130)
     bar.close()
-    checkpoint(finished=True)
+    checkpoint(state, finished=True)
     log.close()
-    return step
+    return state.step
 
 
 # ---------------------------------------------------------------- batches of examples

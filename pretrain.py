@@ -240,36 +240,36 @@ def train(config, out, resume_from=None, quiet=False):
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=config.lr, betas=(0.9, 0.95), fused=device == "cuda")
     data_rng = random.Random(f"pretrain:{config.seed}")
-    step = 0
-    # --until-loss: the last step moves to (where the loss first reached the target) + the decay
-    end, recent = config.steps, collections.deque(maxlen=LOSS_WINDOW)
+    # --until-loss: the last step, `end`, moves to (where the loss first reached the target) + the
+    # decay; `recent` holds the last losses that decide it, `data` the data position
+    state = lab.RunState(step=0, end=config.steps, recent=collections.deque(maxlen=LOSS_WINDOW))
     decay_steps = lab.decay_length(config)
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-        step = payload["step"]
-        end = payload.get("end", config.steps)
-        recent.extend(payload.get("recent", []))
+        state.step = payload["step"]
+        state.end = payload.get("end", config.steps)
+        state.recent.extend(payload.get("recent", []))
         data_rng.setstate(payload["rng"]["data"])
         torch.set_rng_state(payload["rng"]["torch"])
     examples = training_examples(world, tokenizer, data_rng)
-    data_state = data_rng.getstate()  # the data position at the last completed step
+    state.data = data_rng.getstate()  # the data position at the last completed step
     heldout = held_out_batch(world, tokenizer, config)
-    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from, lead)
+    log = lab.open_log(out, dataclasses.asdict(config), state.step, resume_from, lead)
     ckpt_path = os.path.join(out, "ckpt.pt")
 
-    def checkpoint(finished):
+    def checkpoint(state, finished):
         if not lead:
             return
         save_checkpoint(ckpt_path, rundir.checkpoint_payload(
             "pretrain", model.state_dict(), dataclasses.asdict(model_config), config.world, dataclasses.asdict(config),
-            optimizer=optimizer.state_dict(), step=step, finished=finished, end=end, recent=list(recent),
-            rng={"data": data_state, "torch": torch.get_rng_state()}))
+            optimizer=optimizer.state_dict(), step=state.step, finished=finished, end=state.end,
+            recent=list(state.recent), rng={"data": state.data, "torch": torch.get_rng_state()}))
 
-    def train_step(at):
-        nonlocal step, data_state, tokens_seen, end
-        lr = lab.learning_rate_at(at, config, end)
+    def train_step(state):
+        at = state.step
+        lr = lab.learning_rate_at(at, config, state.end)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = lab.pack_rows(examples, config.batch_size, config.seq_len, tokenizer.pad_id)
@@ -288,22 +288,23 @@ def train(config, out, resume_from=None, quiet=False):
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        step, data_state = at + 1, data_rng.getstate()
-        tokens_seen += x.numel() * world_size
+        step = state.step = at + 1
+        state.data = data_rng.getstate()
+        state.tokens_seen += x.numel() * world_size
         record = {"step": step, "loss": loss.item(), "lr": lr, "grad_norm": grad_norm.item(),
-                  "tokens_per_s": tokens_seen / (time.time() - started)}
-        recent.append(record["loss"])
-        mean = sum(recent) / len(recent)
-        if (config.until_loss and end == config.steps and step >= config.warmup
-                and len(recent) == LOSS_WINDOW and mean <= config.until_loss
+                  "tokens_per_s": state.tokens_seen / (time.time() - started)}
+        state.recent.append(record["loss"])
+        mean = sum(state.recent) / len(state.recent)
+        if (config.until_loss and state.end == config.steps and step >= config.warmup
+                and len(state.recent) == LOSS_WINDOW and mean <= config.until_loss
                 and step + decay_steps < config.steps):
-            end = step + decay_steps  # the target is reached: decay from here, then stop
+            state.end = step + decay_steps  # the target is reached: decay from here, then stop
             record["decay_from"] = step
             if not quiet:
                 tqdm.write(f"step {step}: mean training loss of the last {LOSS_WINDOW} steps "
                            f"{mean:.4f} <= {config.until_loss}: the rate decays "
-                           f"from here and training stops at step {end}")
-        if lead and (step % config.eval_every == 0 or step == end):
+                           f"from here and training stops at step {state.end}")
+        if lead and (step % config.eval_every == 0 or step == state.end):
             record.update(evaluate(model, world, tokenizer, config, device, heldout))
             if not quiet:
                 greedy = " ".join(f"{k}:{v:.2f}" for k, v in record["greedy"].items())
@@ -316,8 +317,8 @@ def train(config, out, resume_from=None, quiet=False):
                  if config.until_loss else "")
               + f"{config.steps} steps x {config.batch_size} rows x {config.seq_len} tokens -> {out}")
     model.train()
-    started, tokens_seen = time.time(), 0
-    lab.training_loop(step, lambda: end, train_step, checkpoint, ckpt_path, log, config.eval_every,
+    started, state.tokens_seen = time.time(), 0
+    lab.training_loop(state, lambda: state.end, train_step, checkpoint, ckpt_path, log, config.eval_every,
                       "pretrain", quiet, lead=lead,
                       postfix=lambda r: {"loss": f"{r['loss']:.4f}", "tok_s": f"{r['tokens_per_s']:.0f}"})
     if lead:

@@ -464,34 +464,34 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     # each process samples its own prompts with its own random streams (rank 0: as when alone)
     reward_rng = random.Random(f"rlvr-reward:{config.seed}" + (f":{rank}" if rank else ""))
     generator = torch.Generator(device=device).manual_seed(config.seed + 1000 * rank)
-    step = 0
+    state = lab.RunState(step=0)
     if resume_from:
         payload = load_checkpoint(resume_from, tokenizer.spec())
         policy.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-        step = payload["step"]
+        state.step = payload["step"]
         source.load(payload["rng"]["data"])
         if len(payload["rng"]["sample"]) != size:
             raise cli.LabError(f"{resume_from} was saved by {len(payload['rng']['sample'])} "
                                f"process(es); resume it with as many")
         reward_rng.setstate(payload["rng"]["reward"][rank])
         generator.set_state(payload["rng"]["sample"][rank])
-    log = lab.open_log(out, dataclasses.asdict(config), step, resume_from, lead)
+    log = lab.open_log(out, dataclasses.asdict(config), state.step, resume_from, lead)
     samples_file = open(os.path.join(out, "samples.txt") if lead else os.devnull,
                         "a" if resume_from else "w")
     ckpt_path = os.path.join(out, "ckpt.pt")
 
-    def checkpoint(finished):
+    def checkpoint(state, finished):
         rng = {"data": source.state(), "reward": ranks.gather(reward_rng.getstate()),
                "sample": ranks.gather(generator.get_state())}  # every process's streams
         if not lead:
             return
         save_checkpoint(ckpt_path, rundir.checkpoint_payload(
             "rlvr", policy.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
-            optimizer=optimizer.state_dict(), step=step, finished=finished, rng=rng))
+            optimizer=optimizer.state_dict(), step=state.step, finished=finished, rng=rng))
 
-    def train_step(at):
-        nonlocal step
+    def train_step(state):
+        at = state.step
         problems = source.draw()
         try:
             record, rollouts, correct = rl_step(policy, reference, optimizer, problems, config,
@@ -501,7 +501,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
             kept = (f"the last good checkpoint {ckpt_path} is kept" if os.path.exists(ckpt_path)
                     else "no checkpoint was saved yet")
             raise cli.LabError(f"{e} at RL step {at + 1}; {kept}. Try a lower --lr") from None
-        step = at + 1
+        step = state.step = at + 1
         if step in config.snapshots and step < config.steps and lead:  # the run part-way, for evaluation
             save_checkpoint(os.path.join(out, f"step{step}.pt"), rundir.checkpoint_payload(
                 "rlvr", policy.state_dict(), base["model_config"], base["world"], dataclasses.asdict(config),
@@ -529,14 +529,14 @@ def train(config, out, resume_from=None, quiet=False, source=None):
               f"from {config.base} -> {out}")
     started = time.time()
     # several processes cannot agree on a state mid-step: on Ctrl-C they keep the last checkpoint
-    lab.training_loop(step, config.steps, train_step, checkpoint, ckpt_path, log,
+    lab.training_loop(state, config.steps, train_step, checkpoint, ckpt_path, log,
                       config.checkpoint_every, "rlvr", quiet, postfix, save_on_interrupt=size == 1,
                       lead=lead)
     samples_file.close()
     if lead:
         metrics = log.records()
         rundir.write_json(os.path.join(out, "summary.json"), {
-            "steps": step, "update_share": update_sparsity(initial, policy.state_dict()),
+            "steps": state.step, "update_share": update_sparsity(initial, policy.state_dict()),
             "final_formats": metrics[-1]["formats"] if metrics else {}})
         plot_rl_run(metrics, os.path.join(out, "rl.png"), f"RLVR, preset {config.preset}, seed {config.seed}")
     ddp.end_distributed(size)
