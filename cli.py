@@ -42,44 +42,22 @@ def _number(kind, test, description):
 
 
 positive_int = _number(int, lambda v: v > 0, "a positive integer")
-
-
 nonnegative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
-
-
 positive_float = _number(float, lambda v: v > 0 and v != float("inf"), "a positive number")
-
-
 nonnegative_float = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
-
-
 fraction = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
-
-
 learning_rate = _number(float, lambda v: 0 < v <= 1, "a learning rate in (0, 1]")
-
-
 min_learning_rate = _number(float, lambda v: 0 <= v <= 1, "a learning rate in [0, 1]")
-
-
 # sampling temperatures in a useful range: near 0 the logits divided by it overflow float32
 # (1e-300 gave nonsense), and far above 1 every token is about equally likely
 temperature = _number(float, lambda v: 0.01 <= v <= 100, "a temperature from 0.01 to 100")
-
-
 # the search for distinct test problems tries 50 draws per problem wanted: bounded, so that an
 # absurd count is refused instead of running for hours
 per_level = _number(int, lambda v: 1 <= v <= 10000, "a problem count from 1 to 10000")
-
-
 # samples per problem: pass@k needs a few thousand at most; a bound turns a typo like 1e11 into a
 # message instead of a job list that fills the memory before anything is sampled
 sample_count = _number(int, lambda v: 1 <= v <= 65536, "a sample count from 1 to 65536")
-
-
 MAX_SEED = 2 ** 63 - 1  # torch takes up to 2^64 - 1; numpy and the cache keys are happier below 2^63
-
-
 seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"a seed from 0 to {MAX_SEED}")
 
 
@@ -114,10 +92,10 @@ def task_list(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-# What to tell a user whose run was stopped: a stage script continues with --resume; a script
-# that composes stages (reproduce.py, curriculum.py) sets its own advice through `entry`.
 # ---------------------------------------------------------------- the entry point
 
+# What to tell a user whose run was stopped: a stage script continues with --resume; a script
+# that composes stages (reproduce.py, curriculum.py) sets its own advice through `entry`.
 RESUME_HINT = {"checkpoint": "Continue with the same options and --resume.",
                "nothing saved": "Run the same command again to start it over."}
 

@@ -147,9 +147,11 @@ def base_checkpoint(preset, seed):
 
 
 def how_to_make(path):
-    """Advice for a missing checkpoint: the command that trains it, when it is a default base."""
+    """Advice for a missing checkpoint: the command that trains it, when its path ends as a default
+    base's does (<preset>/pretrain/seed<seed>/ckpt.pt, under runs/ or anywhere else)."""
     parts = os.path.normpath(path).split(os.sep)
-    if len(parts) >= 4 and parts[-2][4:].isdigit() and path == base_checkpoint(parts[-4], int(parts[-2][4:])):
+    if len(parts) >= 4 and parts[-2][4:].isdigit() and \
+            parts[-4:] == base_checkpoint(parts[-4], int(parts[-2][4:])).split(os.sep)[-4:]:
         return (f"train it with python pretrain.py --preset {parts[-4]} --seed {parts[-2][4:]}, "
                 "or give the path of another checkpoint")
     return "check the path, or train one first with pretrain.py"

@@ -285,3 +285,11 @@ def test_only_the_first_seed_pretrains_a_base_on_another_format_mix():
     assert reproduce.other_mix_seed(argparse.Namespace(worker=1), per_seed) is None
     assert reproduce.other_mix_seed(argparse.Namespace(worker=0), {0: None, 2: None}) == 0
     assert reproduce.other_mix_seed(argparse.Namespace(worker=None), {0: None, 1: None}) == 0
+
+
+def test_a_missing_default_base_names_the_command_that_trains_it_wherever_it_lives():
+    import rundir
+    train = "python pretrain.py --preset tiny --seed 3"
+    assert train in rundir.how_to_make("runs/tiny/pretrain/seed3/ckpt.pt")
+    assert train in rundir.how_to_make("/elsewhere/tiny/pretrain/seed3/ckpt.pt")
+    assert "pretrain.py --preset" not in rundir.how_to_make("/elsewhere/tiny/distill/seed3/ckpt.pt")
