@@ -233,10 +233,7 @@ def train(config, out, resume_from=None, quiet=False):
     start_state = data_rng.getstate()  # the stream is replayed from here on --resume
     state = lab.RunState(step=0, used=0)  # used: examples trained on, to skip on --resume
     if resume_from:
-        payload = load_checkpoint(resume_from, tokenizer.spec())
-        student.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        state.step, state.used = payload["step"], payload["rng"]["used"]
+        state.used = rundir.restore(resume_from, student, optimizer, state)["rng"]["used"]
     examples = examples_forever(traces, tokenizer, data_rng)
     for _ in range(state.used):  # on --resume: skip the examples the killed run already trained on
         next(examples)

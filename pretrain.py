@@ -39,7 +39,7 @@ import rundir
 from cli import option
 from data import CharTokenizer, eval_problems, sample_training_text, verify, world_from_options
 from data.world import SPLITS, World
-from model import GPT, GPTConfig, autocast, load_checkpoint, pick_device, save_checkpoint
+from model import GPT, GPTConfig, autocast, pick_device, save_checkpoint
 
 
 LOSS_WINDOW = 50  # steps whose mean training loss --until-loss compares (one step's loss is noisy)
@@ -245,10 +245,7 @@ def train(config, out, resume_from=None, quiet=False):
     state = lab.RunState(step=0, end=config.steps, recent=collections.deque(maxlen=LOSS_WINDOW))
     decay_steps = lab.decay_length(config)
     if resume_from:
-        payload = load_checkpoint(resume_from, tokenizer.spec())
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        state.step = payload["step"]
+        payload = rundir.restore(resume_from, model, optimizer, state)
         state.end = payload.get("end", config.steps)
         state.recent.extend(payload.get("recent", []))
         data_rng.setstate(payload["rng"]["data"])

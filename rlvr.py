@@ -47,7 +47,7 @@ from data import TASKS, CharTokenizer, verify
 from data.core import all_steps_right
 from data.world import sample_training_problem
 from metrics import update_sparsity
-from model import load_checkpoint, model_from_checkpoint, pick_device, save_checkpoint
+from model import model_from_checkpoint, pick_device, save_checkpoint
 
 
 # ---------------------------------------------------------------- the algorithm
@@ -466,10 +466,7 @@ def train(config, out, resume_from=None, quiet=False, source=None):
     generator = torch.Generator(device=device).manual_seed(config.seed + 1000 * rank)
     state = lab.RunState(step=0)
     if resume_from:
-        payload = load_checkpoint(resume_from, tokenizer.spec())
-        policy.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
-        state.step = payload["step"]
+        payload = rundir.restore(resume_from, policy, optimizer, state)
         source.load(payload["rng"]["data"])
         if len(payload["rng"]["sample"]) != size:
             raise cli.LabError(f"{resume_from} was saved by {len(payload['rng']['sample'])} "

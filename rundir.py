@@ -167,6 +167,19 @@ def checkpoint_payload(stage, weights, model_config, world, config, **state):
             "world": world, "stage": stage, "code": code_version(stage), "config": config, **state}
 
 
+def restore(path, model, optimizer, state):
+    """Resume a killed run: load its checkpoint (`checkpoint_payload`'s) into `model` and
+    `optimizer`, set `state.step`, and return the payload, whose random streams and data position
+    the stage puts back itself (each stage keeps different ones)."""
+    from data import CharTokenizer
+    from model import load_checkpoint
+    payload = load_checkpoint(path, CharTokenizer().spec())
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    state.step = payload["step"]
+    return payload
+
+
 STAGE_SCRIPTS = {"pretrain": "pretrain.py", "rlvr": "rlvr.py", "distill": "distill.py"}
 
 
