@@ -4,7 +4,8 @@
 - the capability bins of Kim et al. 2025 (arXiv 2505.14216) and the matrix of problems moving
   between bins from one model to another;
 - a bootstrap interval over problems;
-- update sparsity: the share of weights a training run changed.
+- update sparsity: the share of weights a training run changed, and how far two runs from one
+  model changed the same weights.
 """
 import math
 
@@ -62,6 +63,24 @@ def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
             above[t] += (delta > t).sum().item()
         bf16 += (final[name].bfloat16() != w0.bfloat16()).sum().item()
     return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
+
+
+def update_overlap(initial, a, b, fraction=0.01):
+    """How far two runs from the same `initial` weights changed the same entries: the Jaccard
+    index of the `fraction` of entries each changed most (by absolute change, over every
+    parameter), and what two independent choices of that many entries would give (chance,
+    f / (2 - f)). Returns (jaccard, chance)."""
+    import torch
+    def most_changed(final):
+        delta = torch.cat([(final[name].float() - w0.float()).abs().flatten() for name, w0 in initial.items()])
+        count = max(1, round(fraction * delta.numel()))
+        chosen = torch.zeros(delta.numel(), dtype=torch.bool)
+        chosen[delta.topk(count).indices] = True
+        return chosen, delta.numel(), count
+    (top_a, total, count), (top_b, _, _) = most_changed(a), most_changed(b)
+    jaccard = (top_a & top_b).sum().item() / (top_a | top_b).sum().item()
+    f = count / total
+    return jaccard, f / (2 - f)
 
 
 def bootstrap_interval(values, statistic=np.mean, resamples=1000, seed=0):

@@ -53,6 +53,7 @@ from model import model_from_checkpoint, pick_device, save_checkpoint
 # ---------------------------------------------------------------- the algorithm
 
 REWARDS = ("correct", "steps", "format", "random")
+NEWLINE = CharTokenizer().encode("\n")[0]  # ends a completion's first line, its plan (`plan_tokens`)
 
 
 def reward_of(verdict, finished, kind, rng):
@@ -276,6 +277,15 @@ def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
     return x[:, :-1].to(device), y[:, :-1].to(device)
 
 
+def plan_tokens(y, newline_id):
+    """Where the chain's plan is chosen: the completion's first line, the format header ("column",
+    "chunk", "direct") and its newline, as a 0/1 mask over the targets y (-1 outside the
+    completion). The rest of the completion is execution: the steps and the answer."""
+    completion = y != -1
+    before = torch.cumsum((y == newline_id) & completion, dim=1) - ((y == newline_id) & completion).long()
+    return (completion & (before == 0)).float()
+
+
 # ---------------------------------------------------------------- one GRPO step
 
 class Sample(NamedTuple):
@@ -318,7 +328,8 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
     tokens divided by a fixed `denominator`, this gives the same update as one big batch, and
     summing the gradients of several processes (`ranks`) the update of all their rows.
     x may be None: a process with no rows still joins the sum. Returns the loss, gradient norm,
-    clip fraction, KL and entropy of the last update."""
+    clip fraction, KL and entropy of the last update; the entropy (of the sampling policy, over
+    the rows updated) also apart on the plan tokens and the execution tokens (`plan_tokens`)."""
     policy.train()
     ranks = ranks or ddp.Ranks()
     rows = 0 if x is None else len(x)
@@ -329,7 +340,8 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
             ref = [token_logprobs(reference, x[c], y[c], config.temperature)[0] for c in chunks]
     old, out = [None] * len(chunks), {}
     for _ in range(config.updates):
-        total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0}
+        total = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0,
+                 "entropy_plan": 0.0, "plan_tokens": 0.0}
         for j, c in enumerate(chunks):
             mask = (y[c] != -1).float()
             logp, logits = token_logprobs(policy, x[c], y[c], config.temperature)
@@ -337,7 +349,11 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
                 old[j] = logp.detach()
                 with torch.no_grad():
                     lp = F.log_softmax(logits.float(), -1)
-                    total["entropy"] += (-(lp.exp() * lp).sum(-1) * mask).sum().item()
+                    entropy = -(lp.exp() * lp).sum(-1) * mask
+                    plan = plan_tokens(y[c], NEWLINE)
+                    total["entropy"] += entropy.sum().item()
+                    total["entropy_plan"] += (entropy * plan).sum().item()
+                    total["plan_tokens"] += plan.sum().item()
             loss, clip_frac, kl = grpo_loss(logp, old[j], ref[j], adv[c], mask, config, denominator)
             if not torch.isfinite(loss):
                 raise cli.LabError(f"loss became {loss.item()}")
@@ -351,7 +367,11 @@ def policy_update(policy, reference, optimizer, x, y, adv, config, denominator, 
         total = {k: sum(t[k] for t in ranks.gather(total)) for k in total}
         tokens = max(total["tokens"], 1.0)
         if "entropy" not in out:
+            plan = total["plan_tokens"]
             out["entropy"] = total["entropy"] / tokens
+            out["entropy_plan"] = total["entropy_plan"] / plan if plan else None
+            out["entropy_execution"] = ((total["entropy"] - total["entropy_plan"]) / (total["tokens"] - plan)
+                                        if total["tokens"] > plan else None)
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
         if not torch.isfinite(grad_norm):
             raise cli.LabError(f"gradient norm became {grad_norm.item()}")
@@ -395,7 +415,8 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
         budget = config.max_new_tokens or max(lab.completion_budget(p) for p in problems)
         denominator = float(len(problems) * G * budget)
     record = {**rollout_metrics(everything, G),
-              "loss": 0.0, "grad_norm": 0.0, "entropy": None, "kl": None, "clip_frac": 0.0}
+              "loss": 0.0, "grad_norm": 0.0, "entropy": None, "entropy_plan": None,
+              "entropy_execution": None, "kl": None, "clip_frac": 0.0}
     # rows whose advantage is 0 give no policy gradient; without a KL term they are skipped
     keep = [i for i in range(len(flat)) if adv[i] != 0 or config.beta > 0]
     prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
@@ -416,7 +437,7 @@ def plot_rl_run(metrics, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     steps = [m["step"] for m in metrics]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     axes[0].plot(steps, [m["reward"] for m in metrics], label="reward")
     axes[0].plot(steps, [m["zero_variance_groups"] for m in metrics], label="zero-variance groups")
     axes[0].set_xlabel("RL step")
@@ -431,6 +452,14 @@ def plot_rl_run(metrics, path, title):
     axes[2].plot(steps, [m["length"] for m in metrics])
     axes[2].set_ylabel("mean completion length (tokens)")
     axes[2].set_xlabel("RL step")
+    # the essays' two phases of RL learning (execution entropy settles first, then the plan's
+    # rises): whether they show here is read from this panel
+    for key, label in (("entropy_plan", "plan (format header)"), ("entropy_execution", "execution (steps, answer)")):
+        points = [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
+        axes[3].plot([p[0] for p in points], [p[1] for p in points], label=label)
+    axes[3].set_ylabel("entropy per token (nats)")
+    axes[3].set_xlabel("RL step")
+    axes[3].legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -56,3 +56,21 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_problems():
     lo_l, hi_l = bootstrap_interval(large)
     assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
     assert hi_l - lo_l < hi_s - lo_s
+
+
+def test_update_overlap_is_one_for_the_same_change_zero_for_disjoint_ones_and_chance_for_independent():
+    import torch
+    from metrics import update_overlap
+    torch.manual_seed(0)
+    initial = {"w": torch.zeros(100, 100), "b": torch.zeros(1000)}
+    sparse = {name: w.clone() for name, w in initial.items()}
+    sparse["w"][:10] = 1.0  # 1,000 of 11,000 entries changed
+    assert update_overlap(initial, sparse, {k: 2 * v for k, v in sparse.items()}, fraction=1000 / 11000)[0] == 1.0
+    other = {name: w.clone() for name, w in initial.items()}
+    other["w"][50:60] = 1.0
+    assert update_overlap(initial, sparse, other, fraction=1000 / 11000)[0] == 0.0
+    a = {name: torch.randn_like(w) for name, w in initial.items()}
+    b = {name: torch.randn_like(w) for name, w in initial.items()}
+    jaccard, chance = update_overlap(initial, a, b, fraction=0.1)
+    assert chance == pytest.approx(0.1 / 1.9, rel=1e-3)
+    assert abs(jaccard - chance) < 0.015

@@ -250,3 +250,21 @@ def test_levels_can_be_drawn_as_rare_as_pretraining_drew_them():
     w = world.difficulty_weights["addition"]
     assert all(abs(counts["pretraining"][lvl] - w[lvl - 1] / sum(w)) < 0.02 for lvl in range(1, 7))
     assert counts["pretraining"][6] < 0.05  # the hardest level stays rare
+
+
+def test_the_plan_is_the_completions_first_line_and_the_entropy_splits_exactly():
+    policy, tok = small_policy()
+    x, y, rewards = fixed_batch(tok)
+    plan = rlvr.plan_tokens(y, rlvr.NEWLINE)
+    headers = ["column\n", "direct\n", "chunk\n", "column\n"]
+    for row, header in enumerate(headers):
+        assert y[row][plan[row].bool()].tolist() == tok.encode(header)  # the prompt's newline is not in it
+    assert rlvr.plan_tokens(torch.tensor([[-1, -1, 5, 6]]), rlvr.NEWLINE).tolist() == [[0, 0, 1, 1]]  # no newline: all plan
+    config = rlvr.RLConfig()
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-4, weight_decay=0.0)
+    out = rlvr.policy_update(policy, None, optimizer, x, y, rlvr.group_advantages(rewards, True).view(-1),
+                             config, (y != -1).sum().item(), "cpu")
+    n_plan, n_all = plan.sum().item(), (y != -1).sum().item()
+    assert out["entropy_plan"] != pytest.approx(out["entropy_execution"])
+    assert (n_plan * out["entropy_plan"] + (n_all - n_plan) * out["entropy_execution"]) / n_all == \
+        pytest.approx(out["entropy"], rel=1e-5)
