@@ -4,7 +4,8 @@
   progress bar) and its learning-rate schedule;
 - `example_tokens`, `pack_rows`: prompt + completion examples packed into rows, the loss on the
   completion only;
-- `generate`: n completions for each of a list of problems, in batches, with the KV cache.
+- `generate`: n completions for each of a list of problems, in batches, with the KV cache;
+  `completion_logprob`: how likely a model finds given completions.
 
 The command line is in cli.py, run directories in rundir.py, data-parallel ranks in ddp.py.
 """
@@ -199,3 +200,26 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
         if progress is not None:
             progress.update(len(chunk))
     return results
+
+
+@torch.no_grad()
+def completion_logprob(model, tokenizer, pairs, batch_rows=64):
+    """Mean log-probability per token (EOS included) that `model` gives each completion of
+    (prompt, completion) text pairs, at temperature 1: how far a completion lies inside the
+    model's own distribution (a base's likelihood of what RL wrote, beside its own samples)."""
+    model.eval()
+    device = model.rope.device
+    scores = []
+    for start in range(0, len(pairs), batch_rows):
+        rows = [example_tokens(tokenizer, p, c) for p, c in pairs[start:start + batch_rows]]
+        T = max(len(tokens) for tokens, _ in rows) - 1
+        x = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+        y = torch.full((len(rows), T), -1, dtype=torch.long)
+        for i, (tokens, is_target) in enumerate(rows):
+            x[i, :len(tokens) - 1] = torch.tensor(tokens[:-1])
+            y[i, :len(tokens) - 1] = torch.tensor([t if keep else -1 for t, keep in zip(tokens[1:], is_target[1:])])
+        logits, _ = model(x.to(device))
+        logp = torch.log_softmax(logits.float(), -1).gather(-1, y.clamp(min=0).to(device)[..., None])[..., 0]
+        mask = (y != -1).to(device)
+        scores += ((logp * mask).sum(1) / mask.sum(1)).tolist()
+    return scores

@@ -3,7 +3,7 @@ import torch
 
 import lab
 from data import CharTokenizer, World, eval_problems
-from model import GPT, GPTConfig
+from model import GPT, GPTConfig, sample
 
 TOK = CharTokenizer()
 
@@ -42,3 +42,24 @@ def test_rows_that_each_fit_the_context_are_sampled_together_as_alone():
         assert "30" in str(e) and "11" in str(e) and "40" in str(e)
     else:
         raise AssertionError("a row longer than the context was sampled")
+
+
+def test_completion_logprob_is_the_mean_token_log_probability_and_ranks_the_models_own_samples_first():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=TOK.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16))
+    pairs = [("12+34\n", "direct\nans 46"), ("5+7\n", "column\n5+7+0=12\nans 12")]
+    # by hand: the first pair alone, no padding
+    tokens, is_target = lab.example_tokens(TOK, *pairs[0])
+    logits, _ = model(torch.tensor([tokens[:-1]]))
+    logp = torch.log_softmax(logits[0], -1)[torch.arange(len(tokens) - 1), torch.tensor(tokens[1:])]
+    by_hand = logp[torch.tensor(is_target[1:])].mean().item()
+    together, alone = lab.completion_logprob(model, TOK, pairs), lab.completion_logprob(model, TOK, pairs, batch_rows=1)
+    assert abs(together[0] - by_hand) < 1e-5
+    assert all(abs(a - b) < 1e-5 for a, b in zip(together, alone))  # padding beside a longer row changes nothing
+    # the model's own greedy completions lie deeper in its distribution than text it did not write
+    prompts = ["3+4\n", "81+9\n", "7+77\n"]
+    out = sample(model, [[TOK.bos_id, *TOK.encode(p)] for p in prompts], 12, TOK.eos_id, TOK.pad_id,
+                 temperature=0.0)
+    own = lab.completion_logprob(model, TOK, [(p, TOK.decode(c)) for p, c in zip(prompts, out.completions)])
+    other = lab.completion_logprob(model, TOK, [(p, "direct\nans 7") for p in prompts])
+    assert all(a > b for a, b in zip(own, other)), (own, other)
