@@ -136,10 +136,11 @@ def write_slurm(path, argv, seeds, out_dir):
              f"LAB=${{LAB:-{shlex.quote(os.path.relpath(os.path.dirname(SCRIPT)))}}}",
              f"SEEDS=({' '.join(map(str, seeds))})",
              f"mkdir -p {shlex.quote(logs)}",
-             # the task's shell picks its seed from the list by its task id
+             # the task picks its seed from the list by its task id, in plain sh: sbatch runs a
+             # --wrap command with /bin/sh, which on Debian is dash (no bash arrays)
              "seeds=$(sbatch --parsable --job-name=tinyreason-seeds --array=0-$((${#SEEDS[@]} - 1)) "
              f"--cpus-per-task=1 --output={shlex.quote(logs)}/slurm-%A_%a.log --export=ALL,OMP_NUM_THREADS=1 "
-             f"--wrap=\"S=({' '.join(map(str, seeds))}); {study} --seeds \\${{S[\\$SLURM_ARRAY_TASK_ID]}} "
+             f"--wrap=\"set -- {' '.join(map(str, seeds))}; shift \\$SLURM_ARRAY_TASK_ID; {study} --seeds \\$1 "
              f"{WORKER_FLAG} \\$SLURM_ARRAY_TASK_ID\")"]
     lines += ["echo \"submitted the seeds as array job $seeds\"",
               f"report=$(sbatch --parsable --job-name=tinyreason-report --dependency=afterok:$seeds "

@@ -3,8 +3,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -206,8 +208,9 @@ def test_the_oracle_format_reaches_only_the_distillations_it_can_teach():
 
 
 FAKE_SBATCH = r'''#!/usr/bin/env python3
-"""A stand-in for Slurm's sbatch: runs the --wrap command at once (each array task in turn, with
-SLURM_ARRAY_TASK_ID set), logs its arguments, and prints a job id as --parsable does."""
+"""A stand-in for Slurm's sbatch: runs the --wrap command at once with sh, as sbatch does (each
+array task in turn, with SLURM_ARRAY_TASK_ID set), logs its arguments, and prints a job id as
+--parsable does."""
 import os, subprocess, sys
 opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
 with open(os.environ["SBATCH_LOG"], "a") as f:
@@ -220,7 +223,8 @@ for task in range(int(lo), int(hi or lo) + 1):
         env.update(kv.split("=", 1) for kv in opts["export"].split(",") if "=" in kv)
     out = opts["output"].replace("%A", job).replace("%a", str(task)).replace("%j", job)
     with open(out, "w") as log:
-        if subprocess.run(["bash", "-c", opts["wrap"]], env=env, stdout=log, stderr=subprocess.STDOUT).returncode:
+        # Slurm runs a --wrap command with /bin/sh (dash on Debian): so does the stand-in
+        if subprocess.run(["sh", "-c", opts["wrap"]], env=env, stdout=log, stderr=subprocess.STDOUT).returncode:
             sys.exit(1)
 print(job)
 '''
@@ -253,3 +257,35 @@ def test_a_slurm_plan_runs_one_array_task_per_seed_then_the_report(tmp_path):
     assert "### C2:" in a and claims_part(a) == claims_part(b)
     logs = next((tmp_path / "slurm" / "runs" / "tiny").glob("variant-*/jobs"))  # beside the report
     assert sorted(p.name for p in logs.glob("*.log")) == ["slurm-101_0.log", "slurm-101_1.log", "slurm-report-102.log"]
+
+
+def slurm_is_up():
+    if shutil.which("sbatch") is None:
+        return False
+    return subprocess.run(["sinfo", "--noheader"], capture_output=True, text=True).stdout.strip() != ""
+
+
+@pytest.mark.skipif(not slurm_is_up(), reason="no Slurm cluster answers here (sinfo); the stand-in test above runs instead")
+def test_a_slurm_plan_runs_on_a_real_slurm(tmp_path):
+    """The same plan submitted to a real Slurm (seen here: Debian's slurm-wlm 22.05 on one node, no
+    stand-in): the array tasks run under sbatch's own shell and the report job waits for them."""
+    study = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
+             "--n-head", "2"]
+    for name in ("serial", "slurm"):
+        (tmp_path / name).mkdir()
+    run("reproduce.py", *study, cwd=tmp_path / "serial")
+    run("reproduce.py", *study, "--plan", "study.slurm", cwd=tmp_path / "slurm")
+    done = subprocess.run(["bash", "study.slurm"], cwd=tmp_path / "slurm", capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stdout + done.stderr
+    report_job = re.search(r"submitted the report as job (\d+)", done.stdout).group(1)
+    deadline = time.time() + 600
+    while subprocess.run(["squeue", "--noheader", "-j", report_job], capture_output=True, text=True).stdout.strip():
+        assert time.time() < deadline, "the Slurm jobs did not finish in 10 minutes"
+        time.sleep(2)
+    reports = [list((tmp_path / name / "runs" / "tiny").glob("variant-*/REPORT-C2-seeds-0-1.md"))
+               for name in ("serial", "slurm")]
+    assert reports[1], "the report job wrote no report: " + " ".join(
+        p.read_text()[-500:] for p in (tmp_path / "slurm" / "runs" / "tiny").glob("variant-*/jobs/*.log"))
+    a, b = (r[0].read_text() for r in reports)
+    assert "### C2:" in a and claims_part(a) == claims_part(b)
