@@ -5,7 +5,8 @@
 - `example_tokens`, `pack_rows`: prompt + completion examples packed into rows, the loss on the
   completion only;
 - `generate`: n completions for each of a list of problems, in batches, with the KV cache;
-  `completion_logprob`: how likely a model finds given completions.
+  `completion_rows`, `completion_logprob`: prompt + completion rows, and how likely a model
+  finds given completions.
 
 The command line is in cli.py, run directories in rundir.py, data-parallel ranks in ddp.py.
 """
@@ -202,6 +203,24 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
     return results
 
 
+def completion_rows(tokenizer, prompt_ids, completion_ids, finished, device):
+    """Right-padded [BOS] prompt completion [EOS] rows, as inputs x and shifted targets y: the
+    completion's tokens and the EOS of a finished completion, -1 elsewhere (prompt, padding).
+    prompt_ids start with BOS. What RL updates on and `completion_logprob` scores."""
+    rows, targets = [], []
+    for p, c, f in zip(prompt_ids, completion_ids, finished):
+        generated = list(c) + ([tokenizer.eos_id] if f else [])
+        rows.append(p + generated)
+        targets.append([-1] * (len(p) - 1) + generated)
+    T = max(len(r) for r in rows)
+    x = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+    y = torch.full((len(rows), T), -1, dtype=torch.long)
+    for i, (r, t) in enumerate(zip(rows, targets)):
+        x[i, :len(r)] = torch.tensor(r)
+        y[i, :len(t)] = torch.tensor(t)
+    return x[:, :-1].to(device), y[:, :-1].to(device)
+
+
 @torch.no_grad()
 def completion_logprob(model, tokenizer, pairs, batch_rows=64):
     """Mean log-probability per token (EOS included) that `model` gives each completion of
@@ -211,15 +230,11 @@ def completion_logprob(model, tokenizer, pairs, batch_rows=64):
     device = model.rope.device
     scores = []
     for start in range(0, len(pairs), batch_rows):
-        rows = [example_tokens(tokenizer, p, c) for p, c in pairs[start:start + batch_rows]]
-        T = max(len(tokens) for tokens, _ in rows) - 1
-        x = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
-        y = torch.full((len(rows), T), -1, dtype=torch.long)
-        for i, (tokens, is_target) in enumerate(rows):
-            x[i, :len(tokens) - 1] = torch.tensor(tokens[:-1])
-            y[i, :len(tokens) - 1] = torch.tensor([t if keep else -1 for t, keep in zip(tokens[1:], is_target[1:])])
-        logits, _ = model(x.to(device))
-        logp = torch.log_softmax(logits.float(), -1).gather(-1, y.clamp(min=0).to(device)[..., None])[..., 0]
-        mask = (y != -1).to(device)
+        chunk = pairs[start:start + batch_rows]
+        x, y = completion_rows(tokenizer, [[tokenizer.bos_id, *tokenizer.encode(p)] for p, _ in chunk],
+                               [tokenizer.encode(c) for _, c in chunk], [True] * len(chunk), device)
+        logits, _ = model(x)
+        logp = torch.log_softmax(logits.float(), -1).gather(-1, y.clamp(min=0)[..., None])[..., 0]
+        mask = y != -1
         scores += ((logp * mask).sum(1) / mask.sum(1)).tolist()
     return scores

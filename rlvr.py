@@ -260,30 +260,13 @@ class ProblemSource:
         self.rng.setstate(state["rng"])
 
 
-def rollout_tensors(tokenizer, prompt_ids, completion_ids, finished, device):
-    """Right-padded [BOS] prompt completion [EOS] rows; targets are the completion tokens and the
-    EOS of a finished completion, -1 elsewhere (prompt, padding)."""
-    rows, targets = [], []
-    for p, c, f in zip(prompt_ids, completion_ids, finished):
-        generated = list(c) + ([tokenizer.eos_id] if f else [])
-        rows.append(p + generated)
-        targets.append([-1] * (len(p) - 1) + generated)
-    T = max(len(r) for r in rows)
-    x = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
-    y = torch.full((len(rows), T), -1, dtype=torch.long)
-    for i, (r, t) in enumerate(zip(rows, targets)):
-        x[i, :len(r)] = torch.tensor(r)
-        y[i, :len(t)] = torch.tensor(t)
-    return x[:, :-1].to(device), y[:, :-1].to(device)
-
-
 def plan_tokens(y, newline_id):
     """Where the chain's plan is chosen: the completion's first line, the format header ("column",
     "chunk", "direct") and its newline, as a 0/1 mask over the targets y (-1 outside the
     completion). The rest of the completion is execution: the steps and the answer."""
     completion = y != -1
-    before = torch.cumsum((y == newline_id) & completion, dim=1) - ((y == newline_id) & completion).long()
-    return (completion & (before == 0)).float()
+    newline = (y == newline_id) & completion
+    return (completion & (newline.cumsum(1) - newline.long() == 0)).float()
 
 
 # ---------------------------------------------------------------- one GRPO step
@@ -421,8 +404,8 @@ def rl_step(policy, reference, optimizer, problems, config, tokenizer, generator
     keep = [i for i in range(len(flat)) if adv[i] != 0 or config.beta > 0]
     prompt_ids = [[tokenizer.bos_id, *tokenizer.encode(prob.prompt)] for prob, _, _, _ in flat]
     if any(ranks.gather(bool(keep))):  # every process takes part in the update, even with no rows
-        x, y = rollout_tensors(tokenizer, [prompt_ids[i] for i in keep], [flat[i][3] for i in keep],
-                               [flat[i][2] for i in keep], device) if keep else (None, None)
+        x, y = lab.completion_rows(tokenizer, [prompt_ids[i] for i in keep], [flat[i][3] for i in keep],
+                                   [flat[i][2] for i in keep], device) if keep else (None, None)
         record.update(policy_update(policy, reference, optimizer, x, y, adv[keep].to(device),
                                     config, denominator, device, ranks))
     rollouts = [(prob, text, r, c) for (prob, text, _, _), r, c in zip(flat, rewards.view(-1).tolist(), correct)]

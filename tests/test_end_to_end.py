@@ -230,12 +230,15 @@ print(job)
 '''
 
 
+SLURM_STUDY = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
+               "--n-head", "2"]  # the study both Slurm tests plan, and run serially to compare
+
+
 def test_a_slurm_plan_runs_one_array_task_per_seed_then_the_report(tmp_path):
     """--plan FILE.slurm writes a job array (one task per seed, one CPU each) and a report job that
     depends on it. No Slurm here: a stand-in sbatch runs each job as it is submitted, in order,
     and records its options; the report must equal a serial run's."""
-    study = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
-             "--n-head", "2"]
+    study = SLURM_STUDY
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "sbatch").write_text(FAKE_SBATCH)
     (tmp_path / "bin" / "sbatch").chmod(0o755)
@@ -269,8 +272,7 @@ def slurm_is_up():
 def test_a_slurm_plan_runs_on_a_real_slurm(tmp_path):
     """The same plan submitted to a real Slurm (seen here: Debian's slurm-wlm 22.05 on one node, no
     stand-in): the array tasks run under sbatch's own shell and the report job waits for them."""
-    study = ["--preset", "tiny", "--claims", "C2", "--seeds", "0,1", "--n-layer", "1", "--n-embd", "32",
-             "--n-head", "2"]
+    study = SLURM_STUDY
     for name in ("serial", "slurm"):
         (tmp_path / name).mkdir()
     run("reproduce.py", *study, cwd=tmp_path / "serial")

@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+import lab
 import pretrain
 import rlvr
 from data import CharTokenizer
@@ -28,7 +29,7 @@ def fixed_batch(tok):
         for c in group:
             prompt_ids.append([tok.bos_id, *tok.encode(p)])
             completion_ids.append(tok.encode(c))
-    x, y = rlvr.rollout_tensors(tok, prompt_ids, completion_ids, [True] * 4, "cpu")
+    x, y = lab.completion_rows(tok, prompt_ids, completion_ids, [True] * 4, "cpu")
     rewards = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     return x, y, rewards
 
@@ -52,12 +53,12 @@ def test_advantages_are_centred_per_group_and_zero_for_a_constant_group():
 
 def test_targets_are_the_completion_and_eos_only():
     tok = CharTokenizer()
-    x, y = rlvr.rollout_tensors(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nans 3")],
+    x, y = lab.completion_rows(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nans 3")],
                                 [True], "cpu")
     targets = [t for t in y[0].tolist() if t != -1]
     assert targets == tok.encode("direct\nans 3") + [tok.eos_id]
     # a truncated completion has no EOS target
-    _, y = rlvr.rollout_tensors(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nan")],
+    _, y = lab.completion_rows(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nan")],
                                 [False], "cpu")
     assert [t for t in y[0].tolist() if t != -1] == tok.encode("direct\nan")
 
