@@ -218,7 +218,8 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
 
     max_new_tokens: one budget for every row, or a list with each row's own: a row stops at its
     budget (truncated, finished False) whatever the others' are, so a short problem sampled beside
-    a long one is cut where it would be cut alone. temperature 0 is greedy decoding.
+    a long one is cut where it would be cut alone. temperature 0 is greedy decoding. With the
+    cache, rows that share a prompt (a problem's samples, an RL group) share its prefill.
     use_cache=False re-encodes the whole sequence every step (the naive baseline of the benchmark,
     and the reference the tests compare against). fixed_shape=True gives every decode step the
     same tensor shapes and no value from Python, which CUDA graphs need to replay a step: no row
@@ -244,6 +245,11 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     idx = torch.full((B, P), pad_id, dtype=torch.long, device=device)
     for r, p in enumerate(prompts):
         idx[r, P - len(p):] = torch.tensor(p, dtype=torch.long)
+    # rows with the same prompt (a problem's samples, an RL group) share its prefill: the prompt
+    # is run through the model once, and its keys, values and last logits are copied to each row
+    _, copy_of = torch.unique(idx, dim=0, return_inverse=True)  # each row's prompt among the distinct
+    distinct = torch.empty(int(copy_of.max()) + 1, dtype=torch.long, device=device)
+    distinct.scatter_(0, copy_of, torch.arange(B, device=device))  # a row that has each prompt
     dtype = model.wte.weight.dtype
     arange = torch.arange(P + max_new_tokens, device=device)
     positions = (arange[None, :P] - pad[:, None]).clamp(min=0)                     # (B, P)
@@ -264,8 +270,17 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     cache = model.new_cache(B, P + max_new_tokens, static=fixed_shape) if use_cache else None
     if fixed_shape:  # positions not yet written are read (with weight 0): they must not be NaN
         cache.k.zero_(), cache.v.zero_()
-    logits, _ = model(idx, positions=positions, cache=cache, attn_mask=attention_bias(prefill_mask[:, None], dtype))
-    logits = logits[:, -1]
+    if use_cache:
+        prefill = model.new_cache(len(distinct), P)
+        logits, _ = model(idx[distinct], positions=positions[distinct], cache=prefill,
+                          attn_mask=attention_bias(prefill_mask[distinct, None], dtype))
+        logits = logits[copy_of, -1]
+        cache.k[:, :, :, :P] = prefill.k[:, copy_of]
+        cache.v[:, :, :, :P] = prefill.v[:, copy_of]
+        cache.length += P
+    else:
+        logits, _ = model(idx, positions=positions, attn_mask=attention_bias(prefill_mask[:, None], dtype))
+        logits = logits[:, -1]
     next_pos = positions[:, -1] + 1
     for t in range(max_new_tokens):
         if temperature > 0:

@@ -158,6 +158,31 @@ def test_each_row_stops_at_its_own_budget_and_the_others_are_unchanged(mode):
             assert own.finished[row] == cut_at_eos
 
 
+@pytest.mark.parametrize("mode", ["cache", "fixed shape"])
+def test_a_prompt_shared_by_many_rows_is_run_through_the_model_once(mode):
+    # prompts() holds 4 distinct prompts, each 6 times: the prefill must see 4 rows, not 24, and
+    # the tokens must be those of the reference that runs every row's prompt (the naive sampler)
+    model = tiny_model()
+    seen = []
+    forward = model.forward
+
+    def counting(idx, **kw):
+        seen.append(tuple(idx.shape))
+        return forward(idx, **kw)
+    model.forward = counting
+    out = sample(model, prompts(), 12, 3, TOK.pad_id, generator=torch.Generator().manual_seed(5), **MODES[mode])
+    P = max(len(p) for p in prompts())
+    assert seen[0] == (4, P) and all(shape[1] == 1 for shape in seen[1:])
+    model.forward = forward
+    naive = sample(model, prompts(), 12, 3, TOK.pad_id, generator=torch.Generator().manual_seed(5), use_cache=False)
+    assert out.completions == naive.completions
+    # the control: distinct prompts are each run (one row per prompt, none merged)
+    seen.clear()
+    model.forward = counting
+    sample(model, prompts()[:4], 5, 3, TOK.pad_id, generator=torch.Generator().manual_seed(5), **MODES[mode])
+    assert seen[0] == (4, P)
+
+
 @pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="torch without MKL")
 def test_mkl_may_not_drop_threads_once_lab_is_imported():
     """MKL's dynamic mode may run a product on fewer threads than asked, which changes the last
