@@ -38,6 +38,8 @@ SELECTIONS = ("uniform", "easy", "hard", "edge")
 # passes the same ones, under the same names, to every RL run of the study
 RL_OPTIONS = {"rl_steps": "steps", "rl_lr": "lr", "group": "group", "prompts": "prompts",
               "rl_updates": "updates", "rl_level_weights": "level_weights"}
+DISTILL_OPTIONS = {"distill_steps": "steps", "distill_tasks": "tasks", "distill_format": "format",
+                   "distill_arm": "arm"}
 
 
 class CompetenceSource(rlvr.ProblemSource):
@@ -97,14 +99,9 @@ def parse_args(argv=None):
     p.add_argument("--base", type=cli.path, help="pretrained checkpoint (default runs/<preset>/pretrain/seed<seed>/ckpt.pt)")
     for name, field in RL_OPTIONS.items():
         cli.add_field_option(p, name, rlvr.RLConfig, field, "the RL stage (default: the preset's)")
-    p.add_argument("--distill-steps", dest="distill_steps", type=cli.positive_int,
-                   help="distillation steps of --mode distill-rl (preset default)")
-    p.add_argument("--distill-tasks", dest="distill_tasks",
-                   help="tasks of the distillation stage, e.g. addition,modular (default: the RL tasks)")
-    p.add_argument("--distill-format", dest="distill_format",
-                   help="the oracle's format in the distillation stage, e.g. chunk (default: column)")
-    p.add_argument("--distill-arm", dest="distill_arm", choices=distill.ARMS,
-                   help="levels of the distillation stage: patterns (default), known, new or all")
+    for name, field in DISTILL_OPTIONS.items():
+        cli.add_field_option(p, name, distill.DistillConfig, field,
+                             "distill-rl's distillation (default: the preset's; tasks: the RL tasks)")
     p.add_argument("--rl-max-level", dest="rl_max_level", type=cli.positive_int,
                    help="for --mode distill-rl: the top level of the RL stage's problems (default: "
                         "the base's top level; up to two above it, e.g. the levels --distill-arm "
@@ -122,10 +119,8 @@ def configs(args):
     """The stage configs this run is made of: (distill config or None, RL config, source)."""
     base = args.base or rundir.base_checkpoint(args.preset, args.seed)
     if args.mode != "distill-rl":
-        ignored = [o for o, v in (("--student", args.student),
-                                  ("--distill-steps", args.distill_steps), ("--distill-tasks", args.distill_tasks),
-                                  ("--distill-format", args.distill_format), ("--distill-arm", args.distill_arm),
-                                  ("--rl-max-level", args.rl_max_level)) if v]
+        ignored = ["--" + name.replace("_", "-") for name in ("student", *DISTILL_OPTIONS, "rl_max_level")
+                   if getattr(args, name) is not None]
         if ignored:
             raise cli.LabError(f"{', '.join(ignored)} apply to --mode distill-rl only; --mode select "
                                "sets the levels with --selection")
@@ -140,19 +135,15 @@ def configs(args):
     if args.mode == "distill-rl":
         d = dataclasses.replace(distill.PRESETS[args.preset], seed=args.seed, base=base,
                                 device=rl.device, tasks=list(rl.tasks))
-        if args.distill_steps:
-            d.steps = args.distill_steps
-        if args.distill_tasks:
-            d.tasks = cli.task_list(args.distill_tasks)
-            if not d.tasks:
-                raise cli.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
-            if any(t not in TASKS for t in d.tasks):
-                raise cli.LabError(f"--distill-tasks {args.distill_tasks!r}: name tasks from {', '.join(TASKS)}")
+        for name, field in DISTILL_OPTIONS.items():
+            if getattr(args, name) is not None:
+                setattr(d, field, getattr(args, name))
+        if not d.tasks:
+            raise cli.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
+        if any(t not in TASKS for t in d.tasks):
+            raise cli.LabError(f"--distill-tasks {','.join(d.tasks)!r}: name tasks from {', '.join(TASKS)}")
         if args.distill_format:
-            d.format = args.distill_format
             distill.check_format(d, "--distill-format")
-        if args.distill_arm:
-            d.arm = args.distill_arm
         _, world = rundir.load_trained(base)  # checked after the options that need no base, before any output
         if args.rl_max_level:
             rl.max_level = args.rl_max_level
