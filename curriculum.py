@@ -31,7 +31,6 @@ import distill
 import rlvr
 import rundir
 from model import pick_device
-from data import TASKS
 
 SELECTIONS = ("uniform", "easy", "hard", "edge")
 # the RL settings a composed run passes on (its option -> the RL config's field); reproduce.py
@@ -138,10 +137,7 @@ def configs(args):
         for name, field in DISTILL_OPTIONS.items():
             if getattr(args, name) is not None:
                 setattr(d, field, getattr(args, name))
-        if not d.tasks:
-            raise cli.LabError("--distill-tasks is empty; name at least one task, e.g. addition")
-        if any(t not in TASKS for t in d.tasks):
-            raise cli.LabError(f"--distill-tasks {','.join(d.tasks)!r}: name tasks from {', '.join(TASKS)}")
+        distill.check_tasks(d, "--distill-tasks")
         if args.distill_format:
             distill.check_format(d, "--distill-format")
         _, world = rundir.load_trained(base)  # checked after the options that need no base, before any output

@@ -123,10 +123,17 @@ def check_format(config, option):
                            + ", ".join(f for t in config.tasks for f in TASKS[t].FORMATS))
 
 
+def check_tasks(config, option):
+    """At least one task to distil, each a task of the world."""
+    if not config.tasks:
+        raise cli.LabError(f"{option} is empty; name at least one task, e.g. addition")
+    if any(t not in TASKS for t in config.tasks):
+        raise cli.LabError(f"{option} {','.join(config.tasks)!r}: name tasks from {', '.join(TASKS)}")
+
+
 def config_from_args(args):
     config = cli.config_from_args(PRESETS, args)
-    if not config.tasks or any(t not in TASKS for t in config.tasks):
-        raise cli.LabError(f"--tasks {args.tasks!r}: name tasks from {', '.join(TASKS)}")
+    check_tasks(config, "--tasks")
     check_format(config, "--format")
     if config.teacher == "checkpoint" and not config.teacher_checkpoint:
         raise cli.LabError("--teacher checkpoint needs --teacher-checkpoint PATH")

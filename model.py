@@ -245,11 +245,6 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     idx = torch.full((B, P), pad_id, dtype=torch.long, device=device)
     for r, p in enumerate(prompts):
         idx[r, P - len(p):] = torch.tensor(p, dtype=torch.long)
-    # rows with the same prompt (a problem's samples, an RL group) share its prefill: the prompt
-    # is run through the model once, and its keys, values and last logits are copied to each row
-    _, copy_of = torch.unique(idx, dim=0, return_inverse=True)  # each row's prompt among the distinct
-    distinct = torch.empty(int(copy_of.max()) + 1, dtype=torch.long, device=device)
-    distinct.scatter_(0, copy_of, torch.arange(B, device=device))  # a row that has each prompt
     dtype = model.wte.weight.dtype
     arange = torch.arange(P + max_new_tokens, device=device)
     positions = (arange[None, :P] - pad[:, None]).clamp(min=0)                     # (B, P)
@@ -271,6 +266,11 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     if fixed_shape:  # positions not yet written are read (with weight 0): they must not be NaN
         cache.k.zero_(), cache.v.zero_()
     if use_cache:
+        # rows with the same prompt (a problem's samples, an RL group) share its prefill: the prompt
+        # is run through the model once, and its keys, values and last logits are copied to each row
+        _, copy_of = torch.unique(idx, dim=0, return_inverse=True)  # each row's prompt among the distinct
+        distinct = torch.empty(int(copy_of.max()) + 1, dtype=torch.long, device=device)
+        distinct.scatter_(0, copy_of, torch.arange(B, device=device))  # a row that has each prompt
         prefill = model.new_cache(len(distinct), P)
         logits, _ = model(idx[distinct], positions=positions[distinct], cache=prefill,
                           attn_mask=attention_bias(prefill_mask[distinct, None], dtype))

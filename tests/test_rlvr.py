@@ -54,12 +54,12 @@ def test_advantages_are_centred_per_group_and_zero_for_a_constant_group():
 def test_targets_are_the_completion_and_eos_only():
     tok = CharTokenizer()
     x, y = lab.completion_rows(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nans 3")],
-                                [True], "cpu")
+                               [True], "cpu")
     targets = [t for t in y[0].tolist() if t != -1]
     assert targets == tok.encode("direct\nans 3") + [tok.eos_id]
     # a truncated completion has no EOS target
     _, y = lab.completion_rows(tok, [[tok.bos_id, *tok.encode("1+2\n")]], [tok.encode("direct\nan")],
-                                [False], "cpu")
+                               [False], "cpu")
     assert [t for t in y[0].tolist() if t != -1] == tok.encode("direct\nan")
 
 
