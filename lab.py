@@ -43,9 +43,6 @@ def fix_mkl_threads():
 fix_mkl_threads()
 
 
-fix_mkl_threads()
-
-
 # ---------------------------------------------------------------- the learning-rate schedule
 
 def decay_length(config):
