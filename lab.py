@@ -167,12 +167,13 @@ def context_needed(tokenizer, problem, budget=None):
 
 
 def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, generator=None,
-             batch_rows=256, progress=None, max_new_tokens=None, with_ids=False):
+             batch_rows=256, progress=None, max_new_tokens=None, with_ids=False, cache_dtype=None):
     """Sample `samples_per_problem` completions for every problem, in batches of `batch_rows`.
 
     Returns, per problem, a list of (completion text, finished) pairs, or (text, finished,
     token ids) with `with_ids`. max_new_tokens: one budget for all; default per problem, its
-    `completion_budget`, which each row keeps however the rows are chunked. This is the one
+    `completion_budget`, which each row keeps however the rows are chunked. cache_dtype: model.sample's
+    (default the model's own precision). This is the one
     sampling entry point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
     """
     from model import sample
@@ -191,7 +192,7 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
     for start in range(0, len(jobs), batch_rows):
         chunk = jobs[start:start + batch_rows]
         out = sample(model, [prompts[i] for i in chunk], [budgets[i] for i in chunk], tokenizer.eos_id,
-                     tokenizer.pad_id, temperature=temperature, generator=generator)
+                     tokenizer.pad_id, temperature=temperature, generator=generator, cache_dtype=cache_dtype)
         for i, ids, finished in zip(chunk, out.completions, out.finished):
             text = tokenizer.decode(ids)
             results[i].append((text, finished, ids) if with_ids else (text, finished))

@@ -94,8 +94,8 @@ class CausalSelfAttention(nn.Module):
             start = cache.length
             if torch.is_tensor(start):  # a static cache: write where the tensor says
                 where = start + torch.arange(T, device=start.device)
-                cache.k[layer].index_copy_(2, where, k)
-                cache.v[layer].index_copy_(2, where, v)
+                cache.k[layer].index_copy_(2, where, k.to(cache.k.dtype))
+                cache.v[layer].index_copy_(2, where, v.to(cache.v.dtype))
             else:
                 cache.k[layer, :, :, start:start + T] = k
                 cache.v[layer, :, :, start:start + T] = v
@@ -105,6 +105,9 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.k[layer, :, :, :keys], cache.v[layer, :, :, :keys]
         if attn_mask is None:  # training: plain causal attention, the fast fused path
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif cache is not None and cache.k.dtype != x.dtype:  # another precision (sample's cache_dtype):
+            # fused attention in the cache's precision, the result back in the queries'
+            y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=attn_mask.to(k.dtype)).to(q.dtype)
         elif T == 1:  # one new token per row: reading the cache is the cost, and two plain
             # matmuls read it faster than the fused kernel does on CPU (measured in bench.py)
             scores = (q @ k.transpose(-2, -1)) * (k.size(-1) ** -0.5) + attn_mask
@@ -191,9 +194,9 @@ class GPT(nn.Module):
                                ignore_index=-1, reduction="none" if loss_reduction == "none" else loss_reduction)
         return logits, loss.view(B, T) if loss_reduction == "none" else loss
 
-    def new_cache(self, batch, max_len, static=False):
+    def new_cache(self, batch, max_len, static=False, dtype=None):
         c = self.config
-        dtype = next(self.parameters()).dtype
+        dtype = dtype or next(self.parameters()).dtype
         return KVCache(c.n_layer, batch, c.n_head, max_len, c.n_embd // c.n_head,
                        self.rope.device, dtype, static)
 
@@ -213,7 +216,7 @@ def attention_bias(allowed, dtype):
 
 @torch.inference_mode()
 def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, generator=None,
-           use_cache=True, fixed_shape=False):
+           use_cache=True, fixed_shape=False, cache_dtype=None):
     """Generate a completion for each prompt (a list of token-id lists), in one batch.
 
     max_new_tokens: one budget for every row, or a list with each row's own: a row stops at its
@@ -225,7 +228,9 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     same tensor shapes and no value from Python, which CUDA graphs need to replay a step: no row
     is dropped, attention reads the whole cache with the positions not yet written masked, and
     the cache's write position is a tensor advanced in place. Same tokens, more work per step
-    (`bench.py` measures what that costs).
+    (`bench.py` measures what that costs). cache_dtype: the decode steps' cache in another
+    precision (torch.bfloat16: half the memory read per step, fused attention in bf16; other
+    tokens than fp32's where rounding tips a draw; default the model's own).
     """
     if fixed_shape and not use_cache:
         raise ValueError("fixed_shape decoding reads the KV cache: it needs use_cache=True")
@@ -262,7 +267,7 @@ def sample(model, prompts, max_new_tokens, eos_id, pad_id, temperature=1.0, gene
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     seq = idx  # used by the uncached path only
 
-    cache = model.new_cache(B, P + max_new_tokens, static=fixed_shape) if use_cache else None
+    cache = model.new_cache(B, P + max_new_tokens, static=fixed_shape, dtype=cache_dtype) if use_cache else None
     if fixed_shape:  # positions not yet written are read (with weight 0): they must not be NaN
         cache.k.zero_(), cache.v.zero_()
     if use_cache:

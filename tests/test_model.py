@@ -202,3 +202,17 @@ def test_mkl_may_not_drop_threads_once_lab_is_imported(capfd):
     finally:
         lab.fix_mkl_threads()
     assert mode_of_a_product() == "Dyn:0"
+
+
+def test_a_bf16_cache_samples_nearly_as_fp32():
+    """The bf16 cache (an option) rounds keys and values, so a draw near a tie may tip: most
+    samples are fp32's. The control: other draws (another seed) fail the same check."""
+    model, eos = tiny_model(), TOK.vocab_size + 1  # no EOS: every row runs its whole budget
+    def draw(seed=3, **kw):
+        return sample(model, prompts(), 30, eos, TOK.pad_id, generator=torch.Generator().manual_seed(seed), **kw)
+    def share_equal(a, b):
+        return sum(x == y for x, y in zip(a.completions, b.completions)) / len(prompts())
+    fp32, bf16 = draw(), draw(cache_dtype=torch.bfloat16)
+    assert [c[0] for c in bf16.completions] == [c[0] for c in fp32.completions]  # from the fp32 prefill
+    assert share_equal(fp32, bf16) >= 0.75
+    assert share_equal(fp32, draw(seed=4, cache_dtype=torch.bfloat16)) < 0.75
