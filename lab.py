@@ -22,7 +22,7 @@ from cli import LabError, exit_interrupted
 from rundir import JsonlLog, trim_log, write_json
 
 
-def fix_mkl_threads():
+def fix_mkl_threads(dynamic=False):
     """Forbid MKL, which runs torch's matrix products on x86 CPUs, to use fewer threads than
     torch asks for. Its "dynamic" mode (on by default) may decide so at run time, and the number
     of threads decides how a product's sums are split, hence the last bits of a gradient: two
@@ -30,12 +30,13 @@ def fix_mkl_threads():
     runs here; the same value as a run with MKL held to one thread). With the mode off MKL runs
     every product on the threads it is given: the usual numbers, every time, for about 6% of the
     speed of a 2-thread process (nothing in a 1-thread one). MKL reads MKL_DYNAMIC only when torch
-    loads it, so this flips its switch directly; where torch has no MKL, it does nothing."""
+    loads it, so this flips its switch directly; where torch has no MKL, it does nothing.
+    dynamic=True turns MKL's default back on (the control of the test that checks this)."""
     if not torch.backends.mkl.is_available():
         return
     try:
         library = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
-        ctypes.CDLL(library).MKL_Set_Dynamic(0)
+        ctypes.CDLL(library).MKL_Set_Dynamic(int(dynamic))
     except (OSError, AttributeError):  # another platform's build: MKL linked in another library
         pass
 
@@ -172,9 +173,9 @@ def generate(model, tokenizer, problems, samples_per_problem, temperature=1.0, g
 
     Returns, per problem, a list of (completion text, finished) pairs, or (text, finished,
     token ids) with `with_ids`. max_new_tokens: one budget for all; default per problem, its
-    `completion_budget`, which each row keeps however the rows are chunked. cache_dtype: model.sample's
-    (default the model's own precision). This is the one
-    sampling entry point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
+    `completion_budget`, which each row keeps however the rows are chunked. cache_dtype: the
+    precision of model.sample's cache (default the model's own). This is the one sampling entry
+    point of the stage scripts: evaluation, periodic greedy checks and RL rollouts.
     """
     from model import sample
     prompts = [[tokenizer.bos_id, *tokenizer.encode(p.prompt)] for p in problems]

@@ -1,4 +1,3 @@
-import ctypes
 import os
 
 import pytest
@@ -10,7 +9,6 @@ from model import (GPT, CheckpointError, GPTConfig, load_checkpoint, model_from_
                    sample, save_checkpoint)
 
 TOK = CharTokenizer()
-
 
 
 def tiny_model(seed=0):
@@ -195,8 +193,7 @@ def test_mkl_may_not_drop_threads_once_lab_is_imported(capfd):
         out = capfd.readouterr().out
         assert "SGEMM" in out
         return "Dyn:0" if "Dyn:0" in out and "Dyn:1" not in out else "Dyn:1"
-    library = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
-    library.MKL_Set_Dynamic(1)  # the control: MKL's default, which the check must see
+    lab.fix_mkl_threads(dynamic=True)  # the control: MKL's default, which the check must see
     try:
         assert mode_of_a_product() == "Dyn:1"
     finally:
