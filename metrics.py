@@ -65,19 +65,27 @@ def update_sparsity(initial, final, thresholds=(1e-5, 1e-4, 1e-3)):
     return {**{str(t): above[t] / total for t in thresholds}, "bf16": bf16 / total}
 
 
-def update_overlap(initial, a, b, fraction=0.01):
+def update_overlap(initial, a, b, fraction=0.01, initial_b=None):
     """How far two runs from the same `initial` weights changed the same entries: the Jaccard
     index of the `fraction` of entries each changed most (by absolute change, over every
-    parameter), and what two independent choices of that many entries would give (chance,
-    f / (2 - f)). Returns (jaccard, chance)."""
+    parameter; a tensor two names share, as tied embeddings are, counted once), and what two
+    independent choices of that many entries would give (chance, f / (2 - f)). initial_b: b's
+    own starting weights, for runs from two different bases (entries compared by position).
+    Returns (jaccard, chance)."""
     import torch
-    def most_changed(final):
-        delta = torch.cat([(final[name].float() - w0.float()).abs().flatten() for name, w0 in initial.items()])
+    seen, names = set(), []
+    for name, w0 in initial.items():
+        if w0.data_ptr() not in seen:
+            seen.add(w0.data_ptr())
+            names.append(name)
+
+    def most_changed(start, final):
+        delta = torch.cat([(final[name].float() - start[name].float()).abs().flatten() for name in names])
         count = max(1, round(fraction * delta.numel()))
         chosen = torch.zeros(delta.numel(), dtype=torch.bool)
         chosen[delta.topk(count).indices] = True
         return chosen, delta.numel(), count
-    (top_a, total, count), (top_b, _, _) = most_changed(a), most_changed(b)
+    (top_a, total, count), (top_b, _, _) = most_changed(initial, a), most_changed(initial_b or initial, b)
     jaccard = (top_a & top_b).sum().item() / (top_a | top_b).sum().item()
     f = count / total
     return jaccard, f / (2 - f)

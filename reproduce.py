@@ -34,7 +34,8 @@ import rundir
 from study import claims, jobs, plots
 from study.report import report_dir, write_report
 from study.rules import CLAIMS, HEADLINE
-from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_model, evaluate_checkpoint,
+from study.runs import (DISTILL_OPTIONS, MODEL_OPTIONS, PLAN, RERUN, RL_OPTIONS, REUSED, SeedRuns, base_likelihoods, base_model,
+                        evaluate_checkpoint,
                         pretrain_config, rl_config, rl_logs, seeds_of, stage_run, student_steps)
 
 KL_BETA = 0.3  # the beta > 0 run of C2 (0.1 barely slowed the collapse, 1.0 froze the mix)
@@ -260,12 +261,8 @@ def c6_judge(study, reads, out_dir):
 
 
 def c7_reads(study):
-    # SFT matched to RL: its own self-distillation run with RL's optimizer steps, learning rate
-    # and constant schedule, so that the changed-weight shares compare algorithms, not lr x steps
-    r_cfg = rl_config(study.args)
-    matched = dict(teacher="self", steps=r_cfg.steps * r_cfg.updates, lr=r_cfg.lr, min_lr=r_cfg.lr, warmup=0)
     return study.each(lambda r: (r.rl(), r.base, os.path.join(r.rl(), "ckpt.pt"),
-                                 os.path.join(r.stage("distill", "-self-matched", **matched), "ckpt.pt")))
+                                 os.path.join(r.sft_matched(), "ckpt.pt")))
 
 
 def c7_judge(study, reads, out_dir):
@@ -295,9 +292,48 @@ def c9_judge(study, reads, out_dir):
     return claims.claim_c9(reads)
 
 
+def c10_reads(study):
+    return study.each(lambda r: r.rl()), study.each(study.coin)
+
+
+def c10_judge(study, reads, out_dir):
+    runs, control = ({s: log(d) for s, d in part.items()} for part in reads)
+    found = claims.claim_c10(runs, control)
+    plots.plot_c10(runs, control, os.path.join(out_dir, "c10_entropy.png"))
+    found.plots.append("c10_entropy.png")
+    return found
+
+
+def c11_reads(study):
+    # two RL runs and two SFT runs from one base, the second of each with another seed
+    ckpt = lambda d: os.path.join(d, "ckpt.pt")
+    return study.each(lambda r: (r.base, ckpt(r.rl()), ckpt(r.rl_variant("seed1000", seed=r.seed + 1000)),
+                                 ckpt(r.sft_matched()), ckpt(r.sft_matched("-seed1000", seed=r.seed + 1000))))
+
+
+def c11_judge(study, reads, out_dir):
+    found = claims.claim_c11(reads)
+    plots.plot_c11(found.figure, os.path.join(out_dir, "c11_overlap.png"))
+    found.plots.append("c11_overlap.png")
+    return found
+
+
+def c12_reads(study):
+    return study.each(lambda r: {"base": r.base_eval, "RLVR": r.evaluated(r.rl()), "coin flip": r.evaluated(study.coin(r))})
+
+
+def c12_judge(study, reads, out_dir):
+    scores = {s: base_likelihoods(study.per_seed[s].base, list(arms.values())) for s, arms in reads.items()}
+    found = claims.claim_c12(reads, scores)
+    plots.plot_c12(found.figure, os.path.join(out_dir, "c12_likelihood.png"))
+    found.plots.append("c12_likelihood.png")
+    return found
+
+
 SPECS = {"C1": (c1_reads, c1_judge), "C2": (c2_reads, c2_judge), "C3": (c3_reads, c3_judge),
          "C4": (c4_reads, c4_judge), "C5": (c5_reads, c5_judge), "C6": (c6_reads, c6_judge),
-         "C7": (c7_reads, c7_judge), "C8": (c8_reads, c8_judge), "C9": (c9_reads, c9_judge)}
+         "C7": (c7_reads, c7_judge), "C8": (c8_reads, c8_judge), "C9": (c9_reads, c9_judge),
+         "C10": (c10_reads, c10_judge), "C11": (c11_reads, c11_judge), "C12": (c12_reads, c12_judge)}
 assert tuple(SPECS) == CLAIMS
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from data.core import ANSWER_LINE, all_steps_right
 from metrics import bin_labels, ks_for, pass_at_k, transition_matrix, update_sparsity
 from study.judge import fmt_est, judge, judge_all, judged_claim
-from study.rules import C1_K, CONTROLS, RULES, TAIL_STEPS
+from study.rules import C1_K, CONTROLS, OVERLAP, RULES, TAIL_STEPS
 from study.stats import (arm_changes, level_balanced_pass, fmt_ci, hierarchical_bootstrap, load_predictions, power,
                          sample_count, stratified_bootstrap)
 
@@ -657,4 +657,154 @@ def claim_c9(arms):
     if shown is not None:
         claim.lines += ["", f"One problem, {one_line(shown)}, and the first sample each run of seed "
                         f"{first} wrote for it:", "", *examples]
+    return claim
+
+
+# ---------------------------------------------------------------- C10-C12: three mechanisms of the essays
+
+def quarters(metrics, key):
+    """The mean of a per-step value (`key` of each step's log) over each quarter of the run's steps;
+    steps that have no value (None) are left out, a quarter with none is nan."""
+    n = len(metrics)
+    bounds = [round(i * n / 4) for i in range(5)]
+    values = [[m[key] for m in metrics[a:b] if m.get(key) is not None] for a, b in zip(bounds, bounds[1:])]
+    return [float(np.mean(v)) if v else float("nan") for v in values]
+
+
+def entropy_phases(metrics):
+    """C10's two measurements of one RL run: the change in execution entropy, last quarter minus
+    first, and in plan entropy, last quarter minus second; with the quarters of each."""
+    execution, plan = quarters(metrics, "entropy_execution"), quarters(metrics, "entropy_plan")
+    return {"execution entropy settles": execution[3] - execution[0],
+            "planning entropy rises later": plan[3] - plan[1]}, execution, plan
+
+
+def claim_c10(runs, control):
+    """runs, control: {seed: per-step log} of the main RL run and of the coin-flip run."""
+    measured = {s: entropy_phases(m) for s, m in runs.items()}
+    effects = {name: per_seed({s: m[0][name] for s, m in measured.items()}) for name in measured[next(iter(runs))][0]}
+    control_effects = {"execution entropy settles": per_seed(
+        {s: entropy_phases(m)[0]["execution entropy settles"] for s, m in control.items()})}
+    judged = judge_all("C10", effects)
+    label, names = CONTROLS["C10"]
+    intro = ["The entropy of the sampling policy at each RL step (rlvr.py logs it), apart on the plan "
+             "tokens (the completion's first line: the format header, where a chain's plan is chosen) "
+             "and on the execution tokens (the steps and the answer). The essays' two phases: "
+             "execution entropy settles first; then the planning entropy rises. What the rules cannot "
+             "tell: in this world the plan is one of three formats, so a plan entropy that falls is "
+             "the format collapse of C2, not a model that stopped planning."]
+    claim = judged_claim("C10", "RL learns in two phases: execution entropy settles, then planning entropy rises",
+                         judged, judge_all("C10", control_effects, names=names), label, intro)
+    claim.lines += ["", "Entropy per token (nats), mean over each quarter of the run's steps:", "",
+                    "| seed | execution, quarters 1-4 | plan, quarters 1-4 | coin flip: execution, quarters 1-4 |",
+                    "|---|---|---|---|"]
+    q = lambda values: " / ".join(f"{v:.3f}" for v in values)
+    for s, (_, execution, plan) in measured.items():
+        claim.lines.append(f"| {s} | {q(execution)} | {q(plan)} | "
+                           f"{q(entropy_phases(control[s])[1]) if s in control else '-'} |")
+    return claim
+
+
+def model_weights(ckpt):
+    import torch
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
+
+
+def claim_c11(runs):
+    """runs: {seed: (base checkpoint, RL, RL of seed + 1000, SFT, SFT of seed + 1000 checkpoints)}.
+    The control pairs each seed's RL run with the next seed's (cyclically), each from its own base."""
+    from metrics import update_overlap
+    seeds, rows, rl_over, more, cross, figure = list(runs), [], {}, {}, {}, {}
+    for i, s in enumerate(seeds):
+        base, rl_a, rl_b, sft_a, sft_b = (model_weights(c) for c in runs[s])
+        j_rl, chance = update_overlap(base, rl_a, rl_b, OVERLAP)
+        j_sft, _ = update_overlap(base, sft_a, sft_b, OVERLAP)
+        rl_over[s], more[s] = j_rl / chance, j_rl - j_sft
+        line = f"| {s} | {j_rl:.3f} | {j_sft:.3f} | {chance:.4f} |"
+        if len(seeds) > 1:
+            t = seeds[(i + 1) % len(seeds)]
+            j_cross, _ = update_overlap(base, rl_a, model_weights(runs[t][1]), OVERLAP, initial_b=model_weights(runs[t][0]))
+            cross[s] = j_cross / chance
+            line += f" {j_cross:.3f} (with seed {t}) |"
+        rows.append(line if len(seeds) > 1 else line + " - |")
+        figure[s] = (j_rl, j_sft, cross[s] * chance if s in cross else None, chance)
+    effects = {"RL's most changed weights recur across seeds": per_seed(rl_over),
+               "more than SFT's recur": per_seed(more)}
+    label, names = CONTROLS["C11"]
+    control = judge_all("C11", {names[0]: per_seed(cross)}, names=names) if cross else []
+    intro = [f"The {OVERLAP:.0%} of weight entries each run changed most (absolute change from the base, "
+             "every parameter; the tied embedding counted once), compared between two runs by the "
+             "Jaccard index (shared entries over entries in either). Two RL runs from one base with "
+             "different RL seeds (other prompts, other samples); two SFT runs (C7's: the base's own "
+             "verified samples, RL's steps and learning rate) with different seeds; chance: two "
+             "independent choices of that many entries. What the rules cannot tell: Adam moves every "
+             "entry with a steady gradient sign by about the learning rate per step, so entries that "
+             "recur may be where the gradient is steady, not a subnetwork the reward picked."
+             + ("" if cross else " The control needs two seeds: with one it is not judged.")]
+    claim = judged_claim("C11", "RL's updates are sparse and nearly identical across seeds", judge_all("C11", effects),
+                         control, label if cross else "none: it needs at least two seeds", intro)
+    claim.lines += ["", "| seed | Jaccard, two RL runs | Jaccard, two SFT runs | chance | control: Jaccard with another seed's RL run |",
+                    "|---|---|---|---|---|", *rows]
+    claim.figure = figure
+    return claim
+
+
+def correct_texts(record, part=slice(None)):
+    return [c for c, ok in zip(record["completions"][part], record["correct"][part]) if ok]
+
+
+def likelihood_effects(base_dir, arm_dir, scores):
+    """C12's two per-problem measurements of one arm against the base (in-distribution addition):
+    the base's mean log-likelihood per token of the arm's right answers minus that of its own, and
+    the share of the arm's right answers absent from the first half of the base's right answers
+    minus that share for the second half. scores: {(prompt, completion): base log-likelihood}."""
+    base, arm = load_predictions(base_dir, "id", "addition"), load_predictions(arm_dir, "id", "addition")
+    likely, novel, levels = {}, {}, {}
+    for key, b in base.items():
+        a = arm.get(key)
+        if a is None:
+            continue
+        mine, theirs = correct_texts(b), correct_texts(a)
+        if mine and theirs:
+            ll = lambda texts: float(np.mean([scores[(b["prompt"], t)] for t in texts]))
+            likely[key], levels[key] = ll(theirs) - ll(mine), b["level"]
+        half = len(b["completions"]) // 2
+        first, second = set(correct_texts(b, slice(0, half))), correct_texts(b, slice(half, None))
+        if second and theirs:
+            absent = lambda texts: sum(t not in first for t in texts) / len(texts)
+            novel[key], levels[key] = absent(theirs) - absent(second), b["level"]
+    return {"RL's right answers are less likely under the base": likely,
+            "RL's right answers are ones the base does not write": novel}, levels
+
+
+def texts_to_score(eval_dirs):
+    """Every (prompt, right answer) of in-distribution addition in these evaluations, once."""
+    return sorted({(r["prompt"], t) for d in eval_dirs for r in load_predictions(d, "id", "addition").values()
+                   for t in correct_texts(r)})
+
+
+def claim_c12(arms, scores):
+    """arms: {seed: {"base", "RLVR", "coin flip": eval dirs}}; scores: {seed: {(prompt, completion):
+    that seed's base log-likelihood per token}} of every right answer of the three."""
+    effects, control, levels = {}, {}, {}
+    for s, d in arms.items():
+        for target, arm in ((effects, "RLVR"), (control, "coin flip")):
+            measured, lv = likelihood_effects(d["base"], d[arm], scores[s])
+            levels.update(lv)
+            for name, values in measured.items():
+                target.setdefault(name, {})[s] = values
+    label, names = CONTROLS["C12"]
+    intro = ["Kim et al.'s second finding: RLVR writes right answers that were absent from the base's "
+             "output distribution. Both arms are scored by the base model (mean log-likelihood per "
+             "token at temperature 1, EOS included) on in-distribution addition. A problem counts where "
+             "both the base and the arm wrote a right answer. The second rule compares with the base "
+             "itself: the share of right answers that the first half of the base's samples never wrote, "
+             "for RL and for the base's own second half (the same share if RL wrote what the base "
+             "writes). What the rules cannot tell: a right chain is nearly fixed by its format, so an "
+             "absent answer is mostly a format or a chain the base wrote rarely."]
+    claim = judged_claim("C12", "RLVR's right answers include ones the base would not write",
+                         judge_all("C12", effects, levels), judge_all("C12", control, levels, names), label, intro)
+    claim.figure = {arm: [scores[s][(r["prompt"], t)] for s, d in arms.items()
+                          for r in load_predictions(d[arm], "id", "addition").values() for t in correct_texts(r)]
+                    for arm in ("base", "RLVR", "coin flip")}
     return claim

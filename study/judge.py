@@ -16,6 +16,7 @@ class Claim:
     lines: list = field(default_factory=list)
     plots: list = field(default_factory=list)
     dose: list = field(default_factory=list)  # C1: the dose-response rows (dose_response)
+    figure: dict = field(default_factory=dict)  # C11, C12: what their figure draws
 
 
 @dataclass

@@ -209,3 +209,72 @@ def plot_formats(world, metrics_by_seed, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_c10(runs, control, path):
+    """C10: entropy per plan token and per execution token over RL steps, each seed thin and their
+    mean thick, the main RL run (solid) beside the coin-flip run (dotted)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, what in zip(axes, ("entropy_execution", "entropy_plan"), ("execution (steps, answer)", "plan (format header)")):
+        for label, ms, style, colour in (("RLVR", runs, "-", "C0"), ("coin-flip reward", control, ":", "C3")):
+            curves = [[m.get(key) if m.get(key) is not None else np.nan for m in metrics] for metrics in ms.values()]
+            steps = min(len(c) for c in curves)
+            for c in curves:
+                ax.plot(range(1, len(c) + 1), c, style, color=colour, alpha=0.25, lw=0.8)
+            table = np.array([c[:steps] for c in curves], dtype=float)
+            counts = np.isfinite(table).sum(0)  # a step with no value on any seed stays a gap
+            mean = np.where(counts > 0, np.nansum(table, 0) / np.maximum(counts, 1), np.nan)
+            ax.plot(range(1, steps + 1), mean, style, color=colour, lw=2, label=f"{label} (mean of {len(curves)} seeds)")
+        ax.set(xlabel="RL step", ylabel="entropy per token (nats)", title=f"C10: {what}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_c11(rows, path):
+    """C11: per seed, the Jaccard index of the most changed weights, two RL runs, two SFT runs, an
+    RL run beside another seed's (the control) and chance. rows: {seed: (rl, sft, cross or None, chance)}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    labels = ("two RL runs", "two SFT runs", "RL, another seed's base (control)", "chance")
+    for i, label in enumerate(labels):
+        values = [r[i] for r in rows.values() if r[i] is not None]
+        if values:
+            ax.bar(i, np.mean(values), 0.6, color=f"C{i}", alpha=0.6)
+            ax.plot([i] * len(values), values, "k.", ms=4)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set(ylabel="Jaccard index of the most changed weights", ylim=(0, 1),
+           title=f"C11: do two runs change the same weights? ({len(rows)} seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_c12(values, path):
+    """C12: histograms of the base's log-likelihood per token of right answers, pooled over seeds:
+    values {"base" | "RLVR" | "coin flip": [one value per right answer]}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    finite = [v for vs in values.values() for v in vs]
+    if finite:
+        bins = np.linspace(min(finite), max(finite) + 1e-9, 40)
+        for (label, vs), style in zip(values.items(), ("-", "--", ":")):
+            if not vs:
+                continue
+            ax.hist(vs, bins=bins, histtype="step", linestyle=style, lw=1.6, density=True,
+                    label=f"{label}'s right answers ({len(vs)})")
+    ax.set_yscale("log")
+    ax.set(xlabel="the base's log-likelihood per token", ylabel="density",
+           title="C12: how likely the base finds each model's right answers (in-distribution addition)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,24 +1,22 @@
 """The pre-registered rules: what a reviewer audits, on one screen.
 
-Every claim of the study is judged by the rules of the table `RULES`: per rule a metric, the
-side of a threshold the claim predicts and the threshold, one statistic for all (`STATISTIC`: a
-hierarchical bootstrap over seeds and problems and a sign test over seeds). The three headline
-claims (C1-C3) also have a negative control each (`CONTROLS`) that must not show the effect, and
-can. study/judge.py applies the rules; study/claims.py measures what each rule reads.
+Every claim is judged by the rules of the table `RULES`: per rule a metric, the side of a threshold
+the claim predicts and the threshold, one statistic for all (`STATISTIC`: a hierarchical bootstrap
+over seeds and problems and a sign test over seeds). The headline claims (C1-C3) and the mechanisms
+C10-C12 also have a negative control each (`CONTROLS`) that must not show the effect, and can.
+study/judge.py applies the rules; study/claims.py measures them.
 """
 from dataclasses import dataclass
 
-CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12")
 HEADLINE = ("C1", "C2", "C3")  # the headline study: `python reproduce.py` runs these
 
 
 # ---------------------------------------------------------------- the pre-registered rules
 #
-# The three headline claims are judged by the rules in this table, written down before the
-# confirmation run that they judge (docs/log/experiments.md logs every change, before the measurement
-# it affects). Each rule names a metric, measured on every seed, the side of a threshold the claim
-# predicts, and the threshold. One statistic serves every rule (STATISTIC); a claim is reproduced
-# when every one of its rules holds and its negative control does not show the effect.
+# Written down before the confirmation run they judge (docs/log/experiments.md logs every change
+# before the measurement it affects). A claim is reproduced when every one of its rules holds (one
+# statistic for all, STATISTIC) and its negative control does not show the effect.
 
 @dataclass(frozen=True)
 class Rule:
@@ -38,6 +36,7 @@ MIN_SEEDS = 5      # with fewer seeds a sign test cannot reach ALPHA (4 of 4: p 
 C4_MARGIN = 0.02   # C4: "does not raise pass@n" means a rise below this margin
 TAIL_STEPS = 5     # C2 reads the end of a run as the mean of its last 5 logged steps
 C1_K = 64          # C1's large k: pass@64, read from n >= 4k samples (fewer samples: k = n // 4)
+OVERLAP = 0.01     # C11: the share of weight entries each run changed most
 
 RULES = (
     Rule("C1", "pass@1 rises where RL trains",
@@ -118,12 +117,25 @@ RULES = (
     Rule("C9", "full RLVR raises pass@1",
          "change base -> full RLVR in pass@1 on in-distribution addition, per problem (without a gain "
          "there is nothing to recover)", ">", 0.0, "problem"),
+    # ---- C10-C12: three mechanisms of the essays, each with a negative control (2026-12-07) ----
+    Rule("C10", "execution entropy settles", "entropy per execution token (a chain's steps and answer) of the "
+         "main RL run, mean over its last quarter of steps minus its first quarter", "<", 0.0, "seed"),
+    Rule("C10", "planning entropy rises later", "entropy per plan token (the format header), mean over the "
+         "run's last quarter of steps minus its second quarter", ">", 0.0, "seed"),
+    Rule("C11", "RL's most changed weights recur across seeds", f"Jaccard index of the {OVERLAP:.0%} of entries each "
+         "of two RL runs from one base (seeds s, s + 1000) changed most, over chance", ">", 10.0, "seed"),
+    Rule("C11", "more than SFT's recur", "that Jaccard index minus the same for two SFT runs from the base "
+         "(C7's SFT arm, seeds s, s + 1000)", ">", 0.0, "seed"),
+    Rule("C12", "RL's right answers are less likely under the base", "per problem, the base's log-likelihood per "
+         "token of RL's correct completions minus of its own, in-distribution addition", "<", 0.0, "problem"),
+    Rule("C12", "RL's right answers are ones the base does not write", "per problem, the share of RL's correct "
+         "completions absent from the base's first half of samples minus the second half's", ">", 0.0, "problem"),
 )
 STATISTIC = (f"the pooled effect over seeds with a 95% hierarchical bootstrap interval (seeds resampled, "
              f"then problems, a problem shared by seeds resampled jointly); a rule holds when the whole "
              f"interval lies on the predicted side of the threshold and a one-sided sign test over seeds "
              f"(each seed's own estimate on the predicted side or not) gives p <= {ALPHA}")
-# the negative control of each headline claim, and the rules it is judged by: it must not show the effect
+# the negative control of each headline claim and of C10-C12, the rules it is judged by: it must not show the effect
 CONTROLS = {
     "C1": ("distillation from a teacher that brings what the base lacks (the oracle's chains on every "
            "level, the hardest included: C3's student), on the same problems and samples; it can lower "
@@ -132,4 +144,10 @@ CONTROLS = {
     "C2": ("RLVR with a coin-flip reward (independent of the output) on the same data, as long as the "
            "beta = 0 run's first steps", ("one format takes over",)),
     "C3": ("the base model on the same shifts, judged as the student is", tuple(r.name for r in RULES if r.claim == "C3")),
+    "C10": ("the coin-flip RL run (C2's control), by its own quarters: a reward without information must not "
+            "settle the execution", ("execution entropy settles",)),
+    "C11": ("seed s's RL run beside the next seed's, each from its own base: position alone must not make "
+            "entries recur", ("RL's most changed weights recur across seeds",)),
+    "C12": ("the coin-flip RL run in RL's place: drift without a verifier must not give right answers the base "
+            "would not write", tuple(r.name for r in RULES if r.claim == "C12")),
 }

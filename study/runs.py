@@ -15,7 +15,7 @@ import eval as evaluation
 import pretrain
 import rlvr
 import rundir
-from study.claims import C3_TASKS, C5_SPLITS, addition_pass1
+from study.claims import C3_TASKS, C5_SPLITS, addition_pass1, texts_to_score
 
 SHARPEN_GRID = (0.25, 0.5, 0.75)  # temperatures tried for C1's sharpening reference (1.0: the base's own evaluation)
 
@@ -257,13 +257,15 @@ def distill_stage_overrides(args, changes):
     return overrides
 
 
-def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
+def stage_run(args, stage, base_ckpt, study_seed, timings, suffix="", **changes):
     """Run a post-training stage (rlvr or distill) from a base checkpoint, or reuse a finished
-    run with the same settings; returns its output directory."""
+    run with the same settings; returns its output directory. The stage's seed is the study's
+    seed unless `changes` gives it another (C11's second runs)."""
+    seed = changes.pop("seed", study_seed)
     module = {"rlvr": rlvr, "distill": distill}[stage]
     overrides = rl_overrides(args) if stage == "rlvr" else distill_stage_overrides(args, changes)
-    config = dataclasses.replace(module.PRESETS[args.preset], seed=seed, base=base_ckpt,
-                                 **{**overrides, **changes})
+    config = dataclasses.replace(module.PRESETS[args.preset], **{"seed": seed, "base": base_ckpt,
+                                                                 **overrides, **changes})
     if args.device:
         config.device = args.device
     if overrides:
@@ -271,9 +273,20 @@ def stage_run(args, stage, base_ckpt, seed, timings, suffix="", **changes):
     out = rundir.run_dir(args.preset, stage, os.path.basename(os.path.dirname(base_ckpt)) + suffix)
     rerun(f"{stage}.py", {"preset": args.preset, "seed": seed, "device": args.device, "base": base_ckpt,
                           **overrides, **changes}, out)
-    run_once(args, seed, timings, f"{stage} {os.path.basename(out)}", out, config,
+    run_once(args, study_seed, timings, f"{stage} {os.path.basename(out)}", out, config,
              lambda resume_from: module.train(config, out, resume_from), after=base_ckpt)
     return out
+
+
+def base_likelihoods(base_ckpt, eval_dirs):
+    """{(prompt, completion): the base's mean log-likelihood per token} of every right answer of
+    in-distribution addition in these evaluations (C12), scored once each, on the CPU."""
+    import lab
+    from data import CharTokenizer
+    from model import load_checkpoint, model_from_checkpoint
+    pairs = texts_to_score(eval_dirs)
+    model = model_from_checkpoint(load_checkpoint(base_ckpt), "cpu", base_ckpt)
+    return dict(zip(pairs, lab.completion_logprob(model, CharTokenizer(), pairs)))
 
 
 def rl_logs(out):
@@ -375,6 +388,13 @@ class SeedRuns:
             return t, self.base_eval
         return t, self.once(("sharpened", t), lambda: evaluate_checkpoint(
             self.args, self.base, self.seed, self.timings, splits=("id",), temperature=t)[1])
+
+    def sft_matched(self, suffix="", **changes):
+        """SFT matched to RL (C7, C11): the base's own verified samples, RL's optimizer steps,
+        learning rate and constant schedule, so that a comparison is of algorithms, not lr x steps."""
+        r = rl_config(self.args)
+        return self.stage("distill", "-self-matched" + suffix, teacher="self", steps=r.steps * r.updates,
+                          lr=r.lr, min_lr=r.lr, warmup=0, **changes)
 
     def rl_variant(self, name, **changes):
         return self.stage("rlvr", "-" + name, **changes)

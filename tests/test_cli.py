@@ -117,7 +117,7 @@ CASES = [
     (reproduce.main, ["--seeds", "-1"]),
     (reproduce.main, ["--preset", "enormous"]),
     (reproduce.main, ["--format-mix", "column=-1"]),
-    (reproduce.main, ["--claims", "C10"]),
+    (reproduce.main, ["--claims", "C13"]),
     (reproduce.main, ["--plan", "plan.mk", "--jobs", "2"]),
     (reproduce.main, ["--plan", "plan.mk", "--fresh"]),
     (reproduce.main, ["--plan", ""]),

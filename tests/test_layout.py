@@ -75,5 +75,5 @@ def test_the_pre_registered_rules_fit_on_one_screen_and_compute_nothing():
     """What a reviewer audits is the table alone: study/rules.py holds the rules and constants, and
     imports none of the lab (judging is study/judge.py, measuring study/claims.py)."""
     path = os.path.join(ROOT, "study", "rules.py")
-    assert len(open(path).read().splitlines()) <= 150
+    assert len(open(path).read().splitlines()) <= 160  # twelve claims, 33 rules and six controls (150 held nine claims)
     assert imports_of(path) == {"dataclasses"}
