@@ -222,14 +222,18 @@ def c3_judge(study, reads, out_dir):
 
 
 def c4_reads(study):
-    return study.each(lambda r: {"base": r.base_eval,
-                                 "new": r.evaluated(r.stage("distill", "-new", arm="new"), ("id", "length")),
-                                 "known": r.evaluated(r.stage("distill", "-known", arm="known")),
-                                 "self": r.evaluated(r.stage("distill", "-self", teacher="self"))})
+    # the new-knowledge student is C5's (every level, the two longer ones included); the
+    # patterns-only student gets its tasks and steps
+    return study.each(lambda r: {"base": r.c5_arm(os.path.dirname(r.base)), "new": r.c5_arm(r.all_levels()),
+                                 "patterns": r.c5_arm(r.stage("distill", "-known-matched", arm="known",
+                                                              **r.all_levels_changes(exclude="arm")))})
 
 
 def c4_judge(study, reads, out_dir):
-    return claims.claim_c4(reads, study.top)
+    found = claims.claim_c4(reads, study.top)
+    plots.plot_c4(reads, study.top, os.path.join(out_dir, "c4_capability.png"))
+    found.plots.append("c4_capability.png")
+    return found
 
 
 def c5_reads(study):

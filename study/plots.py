@@ -278,3 +278,32 @@ def plot_c12(values, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_c4(arms, top, path):
+    """C4: pass@k against k, mean over seeds and problems, for the base, the patterns-only and the
+    new-knowledge student: on the hardest pretrained level (left: does distillation narrow?) and on
+    the held-out longer additions (right: does it bring capability?). arms {seed: {arm: eval dir}}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, split, title in ((axes[0], "id", f"hardest pretrained level ({top} digits)"),
+                             (axes[1], "length", f"held-out longer additions ({top + 1}-{top + 2} digits)")):
+        for arm, style in (("base", "--"), ("patterns", "-"), ("new", "-.")):
+            records = [r for d in arms.values() for r in load_predictions(d[arm], split).values()
+                       if split == "length" or r["level"] == top]
+            if not records:
+                continue
+            n = min(len(r["correct"]) for r in records)
+            ks = ks_for(n)
+            ax.plot(ks, [np.mean([pass_at_k(len(r["correct"]), sum(r["correct"]), k) for r in records]) for k in ks],
+                    style, marker="o", ms=3, label={"base": "base", "patterns": "patterns-only student",
+                                                    "new": "new-knowledge student"}[arm])
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="k", ylabel="pass@k", ylim=(0, 1.02), title=f"C4: {title}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"C4: distillation with and without new knowledge ({len(arms)} seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -402,9 +402,12 @@ class SeedRuns:
     def patterns(self):
         return self.stage("distill", "-patterns", tasks=list(C3_TASKS), steps=student_steps(self.args))
 
-    def all_levels_changes(self):
-        """C5's student: oracle traces for the trained lengths and the two longer ones."""
-        return {"arm": "all", "tasks": list(C3_TASKS), "steps": student_steps(self.args)}
+    def all_levels_changes(self, exclude=None):
+        """C5's student: oracle traces for the trained lengths and the two longer ones (C4's
+        new-knowledge arm; its patterns-only arm takes the tasks and steps, `exclude`="arm")."""
+        changes = {"arm": "all", "tasks": list(C3_TASKS), "steps": student_steps(self.args)}
+        changes.pop(exclude, None)
+        return changes
 
     def all_levels(self):
         return self.stage("distill", "-all", **self.all_levels_changes())

@@ -71,38 +71,52 @@ def held_rules(claim):
     return {cells[0][2:]: cells[5] == "**yes**" for cells in rows}
 
 
-def c4_arms(tmp_path, known_capability, unseen_solved=2):
-    """Base; a new arm taught level 4 (top + 2) that learns it, scored on level 3 (top + 1, never
-    taught), where it solves `unseen_solved` of 4 samples; known and self arms that raise pass@1.
-    known_capability: the known arm's right answers (of 4) on a problem the base never solved."""
-    base = {"a": (1, 1), "b": (2, 2), "z": (2, 0), "L1": (3, 0), "L2": (4, 0)}
-    return arms_of(tmp_path, {"base": base,
-                              "new": {**base, "L1": (3, unseen_solved), "L2": (4, 3)},
-                              "known": {**base, "a": (1, 3), "b": (2, 4), "z": (2, known_capability)},
-                              "self": {**base, "a": (1, 2), "b": (2, 3)}}, splits={"L1": "length", "L2": "length"})
+def write_counts(path, problems):
+    """problems: {key: (split, level, right, samples)} -> an evaluation directory."""
+    path.mkdir(parents=True)
+    with open(path / "predictions.jsonl", "w") as f:
+        for key, (split, level, right, n) in problems.items():
+            f.write(json.dumps({"key": key, "prompt": key, "split": split, "task": "addition", "level": level,
+                                "correct": [1] * right + [0] * (n - right)}) + "\n")
+    return str(path)
 
 
-def test_c4_holds_when_only_the_new_knowledge_raises_capability(tmp_path):
-    arms = c4_arms(tmp_path, known_capability=0)
-    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
-    assert c4.verdict == "reproduced" and all(held_rules(c4).values()) and len(held_rules(c4)) == 5
+def c4_arms(tmp_path, seed, patterns_long=0, patterns_top=0, new_top=8, new_long=3):
+    """Levels 1-2 pretrained (2 the hardest, 16 samples a problem), 3-4 the longer held-out ones
+    (4 samples). The base solves level 1 in 2 of 4, level 2's problems in 1 of 16 (its reach at
+    k = 4: a quarter) and nothing longer. The patterns-only arm raises level 1 and solves
+    `patterns_top` of 16 at level 2 and `patterns_long` of 4 on the longer ones; the new arm
+    `new_top` of 16 at level 2 and `new_long` of 4 on the longer ones."""
+    def arm(level1, top, long):
+        return {"a": ("id", 1, level1, 4), "b": ("id", 1, level1, 4), **{f"t{i}": ("id", 2, top, 16) for i in range(4)},
+                "L1": ("length", 3, long, 4), "L2": ("length", 4, long, 4)}
+    return {name: write_counts(tmp_path / f"{seed}-{name}", problems) for name, problems in
+            {"base": arm(2, 1, 0), "patterns": arm(4, patterns_top, patterns_long),
+             "new": arm(4, new_top, new_long)}.items()}
 
 
-def test_c4_fails_when_patterns_only_distillation_solves_a_new_problem(tmp_path):
-    arms = c4_arms(tmp_path, known_capability=1)
-    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
-    held = held_rules(c4)
-    assert c4.verdict == "not reproduced" and not held["patterns-only distillation does not raise pass@n"]
-    assert held["new knowledge raises capability"] and held["self-distillation does not raise pass@n"]
+def test_c4_holds_when_new_knowledge_brings_capability_and_patterns_only_narrows(tmp_path):
+    c4 = claims.claim_c4({s: c4_arms(tmp_path, s) for s in SEEDS}, top_level=2)
+    assert c4.verdict == "reproduced" and all(held_rules(c4).values()) and len(held_rules(c4)) == 3
+    assert "at k = 4" in "\n".join(c4.lines)
 
 
-def test_c4_fails_when_the_new_arm_learns_only_the_length_it_was_taught(tmp_path):
-    arms = c4_arms(tmp_path, known_capability=0, unseen_solved=0)
-    c4 = claims.claim_c4({s: arms for s in SEEDS}, top_level=2)
+def test_c4_fails_when_patterns_only_reaches_the_longer_problems_as_far(tmp_path):
+    c4 = claims.claim_c4({s: c4_arms(tmp_path, s, patterns_long=3) for s in SEEDS}, top_level=2)
     held = held_rules(c4)
     assert c4.verdict == "not reproduced" and not held["new knowledge raises capability"]
-    assert held["patterns-only distillation does not raise pass@n"]
-    assert "on the 4 digits it was taught (not a rule): 1.000" in "\n".join(c4.lines)
+    assert held["patterns-only distillation lowers pass@k on the hardest level"]
+
+
+def test_c4_fails_when_patterns_only_keeps_the_hardest_level(tmp_path):
+    c4 = claims.claim_c4({s: c4_arms(tmp_path, s, patterns_top=8) for s in SEEDS}, top_level=2)
+    held = held_rules(c4)
+    assert c4.verdict == "not reproduced" and not held["patterns-only distillation lowers pass@k on the hardest level"]
+
+
+def test_c4_control_shows_it_when_the_new_arm_narrows_as_well(tmp_path):
+    c4 = claims.claim_c4({s: c4_arms(tmp_path, s, new_top=0) for s in SEEDS}, top_level=2)
+    assert c4.verdict.startswith("not reproduced: the negative control shows the effect")
 
 
 def c5_arms(tmp_path, long_solved):
