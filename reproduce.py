@@ -3,7 +3,7 @@
 By default it runs the headline study: the three phenomena C1-C3 (capability narrowing, format
 collapse, distilled chains failing out of distribution), each judged on every seed by the
 pre-registered rules of study/rules.py (RULES) beside its negative control. `--claims all` adds
-C4-C9; `--claims C2,C5` runs a subset. Every claim is measured on one pretrained base model per
+C4-C12; `--claims C2,C5` runs a subset. Every claim is measured on one pretrained base model per
 seed (trained once and shared); the report gives each rule's pooled effect with its interval,
 each seed's, the sign count and test, the control, the figures and the command of every run.
 
@@ -73,7 +73,7 @@ def parse_args(argv=None):
                    "the same command without --plan writes the report; a FILE ending in .slurm or "
                    ".sbatch is a Slurm job array instead (one task per seed, then the report)")
     p.add_argument("--claims", "--only", dest="claims", default="headline",
-                   help="headline (C1-C3, the default), all (C1-C9), or comma-separated claims, e.g. "
+                   help="headline (C1-C3, the default), all (C1-C12), or comma-separated claims, e.g. "
                    "C2,C5; only the stages they need are run")
     args = p.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
