@@ -10,7 +10,8 @@
    is the sampler's own loop), and fixed-shape decoding (what CUDA graphs would replay).
    Also tokens/s with the cache at batch 512, beside its floor on this machine: the linear layers
    alone, and reading the KV cache once per step alone (memory bandwidth: at batch 512 the cache
-   is hundreds of MB, and every new token must read all of it).
+   is hundreds of MB, and every new token must read all of it); and attention's two matmuls over
+   the cache alone, the most a sampler built on PyTorch's CPU kernels can reach.
 3. Evaluation: 160 held-out problems x 256 samples, sampled, verified and scored, with the
    default pretrained model (runs/default/pretrain/seed0). Target: <= 60 s on 2 CPU cores.
 
@@ -168,8 +169,10 @@ def bench_sampling(new_tokens=96, profile=False):
     same = sum(a == b for a, b in zip(big.completions, bf16.completions)) / 512
     linear = linear_layers_alone(model, 512, new_tokens)
     reading = cache_reading_alone(model, 512, len(prompt), new_tokens)
+    matmuls = attention_matmuls_alone(model, 512, len(prompt), new_tokens)
     rate = 512 * new_tokens / big_time
     ceiling = 1 / (1 / linear + 1 / reading)
+    with_kernels = 1 / (1 / linear + 1 / matmuls)
     print(f"sampling   batch 64, {new_tokens} new tokens: cache {cached_time:.2f} s | naive "
           f"{naive_time:.2f} s | ratio {naive_time / cached_time:.1f}x (target >= 20)")
     print(f"           of the cached {cached_time:.2f} s, the model's forward passes alone take {forward:.2f} s "
@@ -180,6 +183,9 @@ def bench_sampling(new_tokens=96, profile=False):
     print(f"           batch 512 with cache: {rate:,.0f} tokens/s. Its floor: the linear layers alone "
           f"{linear:,.0f} tokens/s, reading the KV cache once per step alone {reading:,.0f} tokens/s; "
           f"both: {ceiling:,.0f} tokens/s, of which the sampler reaches {rate / ceiling:.2f}x")
+    print(f"           attention's two matmuls over the cache alone {matmuls:,.0f} tokens/s ({reading / matmuls:.2f}x "
+          f"the pure read's time): with the linear layers, {with_kernels:,.0f} tokens/s, {with_kernels / ceiling:.2f}x "
+          f"the floor, the most a sampler built on these kernels can reach")
     print(f"           batch 512, the cache in bf16 with fused attention (an option, not the lab's default): "
           f"{512 * new_tokens / bf16_time:,.0f} tokens/s, {big_time / bf16_time:.2f}x fp32's, "
           f"{512 * new_tokens / bf16_time / ceiling:.2f}x the fp32 floor; {same:.0%} of its completions equal fp32's")
@@ -244,6 +250,28 @@ def cache_reading_alone(model, batch, prompt_len, new_tokens):
     def step(t):
         for layer in range(c.n_layer):
             cache.k[layer, :, :, :prompt_len + t + 1].sum(), cache.v[layer, :, :, :prompt_len + t + 1].sum()
+    step(new_tokens - 1)
+    start = time.perf_counter()
+    for t in range(new_tokens):
+        step(t)
+    return batch * new_tokens / (time.perf_counter() - start)
+
+
+@torch.no_grad()
+def attention_matmuls_alone(model, batch, prompt_len, new_tokens):
+    """Tokens/s if a decode step did nothing but attention's two matrix products over every
+    layer's cache (scores = q k^T, then weights v; no softmax, no projections): what the decode
+    step's attention costs with the kernels PyTorch has for it on this CPU, against the pure read
+    of the same bytes (cache_reading_alone)."""
+    c = model.config
+    cache = model.new_cache(batch, prompt_len + new_tokens)
+    cache.k.normal_(), cache.v.normal_()
+    q = torch.randn(batch, c.n_head, 1, c.n_embd // c.n_head)
+
+    def step(t):
+        for layer in range(c.n_layer):
+            k, v = cache.k[layer, :, :, :prompt_len + t + 1], cache.v[layer, :, :, :prompt_len + t + 1]
+            (q @ k.transpose(-2, -1)) @ v
     step(new_tokens - 1)
     start = time.perf_counter()
     for t in range(new_tokens):

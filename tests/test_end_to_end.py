@@ -84,13 +84,17 @@ def test_reproduce_reuses_the_base_and_writes_the_report(tiny_run):
     report = (tiny_run / "runs" / "tiny" / "REPORT-all.md").read_text()
     assert "## The base model" in report and "id/addition/6" in report
     assert "from the predictions and logs of the stages it rests on: 0 run now," in report  # all reused
-    # the headline claims by the pre-registered rules, each beside its control; C4-C9 after them
+    # the headline claims by the pre-registered rules, each beside its control; C4-C12 after them
     assert "### The rules, as pre-registered" in report and "design seeds" in report and "control held" in report
-    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+    for claim in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12"):
         assert f"| {claim} |" in report and f"### {claim}:" in report
-    for plot in ("c1_pass_at_k.png", "c2_formats.png", "c3_shifts.png"):
+    for plot in ("c1_pass_at_k.png", "c2_formats.png", "c3_shifts.png", "c4_capability.png", "c10_entropy.png",
+                 "c11_overlap.png", "c12_likelihood.png"):
         assert (tiny_run / "runs" / "tiny" / plot).exists()
     assert (tiny_run / "runs" / "tiny" / "base_pass_at_k.png").exists()
+    # C11's second RL run: the same base, its own seed
+    second = json.load(open(tiny_run / "runs" / "tiny" / "rlvr" / "seed0-seed1000" / "config.json"))
+    assert second["seed"] == 1000 and second["base"].endswith(os.path.join("pretrain", "seed0", "ckpt.pt"))
     # the report's rerun commands are exact: each makes the run the study made, same settings
     commands = [line for line in report.splitlines() if line.startswith("python ")]
     # (the study's distill -> RLVR starts from C5's distilled student, --student in its command)
