@@ -4,6 +4,7 @@ between a base and a post-trained arm."""
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -51,24 +52,31 @@ def hierarchical_bootstrap(effects, levels=None, resamples=2000, seed=0):
     a problem shared by seeds is resampled jointly (one draw of problems serves every seed).
     Each draw resamples the seeds with replacement, then the problems (within their difficulty
     level when `levels` {key: level} is given, every level weighted equally); the statistic is
-    the mean over the drawn seeds of each seed's mean effect on the drawn problems."""
-    seeds = list(effects)
-    keys = sorted(set.intersection(*(set(e) for e in effects.values())))
-    if not seeds or not keys:
+    the mean over the drawn seeds of each seed's mean effect on the drawn problems. An effect
+    measured only where something happened (a right answer written, say) leaves each seed its own
+    problems: a seed's mean is over those of its problems a draw holds, levels it lacks left out."""
+    seeds = [s for s, e in effects.items() if e]
+    keys = sorted(set().union(*(effects[s] for s in seeds)))
+    if not keys:
         return float("nan"), (float("nan"), float("nan"))
-    table = np.array([[effects[s][k] for k in keys] for s in seeds], dtype=float)  # (seeds, problems)
+    table = np.array([[effects[s].get(k, np.nan) for k in keys] for s in seeds], dtype=float)  # (seeds, problems)
     strata = {}
     for i, k in enumerate(keys):
         strata.setdefault(levels[k] if levels else None, []).append(i)
     strata = [np.array(v) for _, v in sorted(strata.items(), key=lambda kv: str(kv[0]))]
 
     rng = np.random.default_rng(seed)
-    # per_seed[s, b]: seed s's level-balanced mean effect on draw b of the problems
-    per_seed = np.mean([table[:, cols[rng.integers(0, len(cols), (resamples, len(cols)))]].mean(-1)
-                        for cols in strata], axis=0)
-    drawn_seeds = rng.integers(0, len(seeds), (len(seeds), resamples))
-    draws = np.take_along_axis(per_seed, drawn_seeds, axis=0).mean(0)
-    point = float(np.mean([table[:, cols].mean(1) for cols in strata], axis=0).mean())
+    with warnings.catch_warnings():  # a seed with none of a draw's problems: a nan, left out of the means
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # per_seed[s, b]: seed s's level-balanced mean effect on draw b of the problems
+        per_seed = np.nanmean([np.nanmean(table[:, cols[rng.integers(0, len(cols), (resamples, len(cols)))]], -1)
+                               for cols in strata], axis=0)
+        drawn_seeds = rng.integers(0, len(seeds), (len(seeds), resamples))
+        draws = np.nanmean(np.take_along_axis(per_seed, drawn_seeds, axis=0), 0)
+        point = float(np.nanmean(np.nanmean([np.nanmean(table[:, cols], 1) for cols in strata], axis=0)))
+    draws = draws[~np.isnan(draws)]
+    if not len(draws):
+        return point, (float("nan"), float("nan"))
     return point, (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)))
 
 

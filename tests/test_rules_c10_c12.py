@@ -118,17 +118,18 @@ def predictions(directory, problems):
     return directory
 
 
-def c12_arms(tmp_path, rl_texts, coin_texts):
+def c12_arms(tmp_path, rl_texts, coin_texts, coin_solves=lambda seed, problem: True):
     """Per seed, a base that writes answer "a" (half of its right answers) and "b"; an RL arm and
-    a coin-flip arm that write the given texts, all right. Scores: "a" and "b" are likely under
-    the base, any other text is not."""
+    a coin-flip arm that write the given texts, all right (the coin flip's only on the problems
+    `coin_solves`). Scores: "a" and "b" are likely under the base, any other text is not."""
     arms, scores = {}, {}
     for s in SEEDS:
         problems = [f"{level}-{i}" for level in (1, 2) for i in range(8)]
         base_texts = ["a", "b"] * 4
         d = {"base": predictions(tmp_path / f"base{s}", {k: (int(k[0]), base_texts, [True] * 8) for k in problems}),
              "RLVR": predictions(tmp_path / f"rl{s}", {k: (int(k[0]), rl_texts, [True] * len(rl_texts)) for k in problems}),
-             "coin flip": predictions(tmp_path / f"coin{s}", {k: (int(k[0]), coin_texts, [True] * len(coin_texts))
+             "coin flip": predictions(tmp_path / f"coin{s}", {k: (int(k[0]), coin_texts,
+                                                                [coin_solves(s, k)] * len(coin_texts))
                                                             for k in problems})}
         arms[s] = d
         scores[s] = {(f"q{k}", t): (-0.1 if t in ("a", "b") else -2.0 - 0.1 * (i % 3))
@@ -149,3 +150,11 @@ def test_c12_fails_when_rl_writes_what_the_base_writes(tmp_path):
 
 def test_c12_control_shows_it_when_the_coin_flip_drifts_as_far(tmp_path):
     assert claim_c12(*c12_arms(tmp_path, ["c", "c", "a", "d"], ["e", "e", "f", "b"])).verdict == CONTROL_SHOWS
+
+
+def test_c12_control_is_judged_when_no_problem_has_a_coin_flip_right_answer_on_every_seed(tmp_path):
+    # On the ten confirmation seeds the control read nan: its problems were intersected across
+    # seeds. Here each seed's coin flip solves its own quarter of the problems.
+    own_quarter = lambda seed, problem: int(problem.split("-")[1]) % 4 == seed % 4
+    found = claim_c12(*c12_arms(tmp_path, ["c", "c", "a", "d"], ["e", "e", "f", "b"], own_quarter))
+    assert found.verdict == CONTROL_SHOWS and "nan" not in "\n".join(found.lines)

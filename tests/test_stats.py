@@ -44,6 +44,25 @@ def test_levels_are_weighted_equally_however_many_problems_each_has():
     assert hierarchical_bootstrap(effects)[0] == pytest.approx(0.1)
 
 
+def test_seeds_with_problems_of_their_own_are_pooled_not_dropped():
+    # C12's effects exist only where a seed wrote a right answer: on ten seeds no problem may have
+    # one on every seed. Each seed then keeps its own problems (it was nan, from an empty overlap).
+    rng = np.random.default_rng(0)
+    effects = {s: {f"p{s * 7 + i}": 0.1 * s + rng.normal(0, 0.01) for i in range(10)} for s in range(10)}
+    point, (low, high) = hierarchical_bootstrap(effects)
+    assert point == pytest.approx(np.mean([np.mean(list(e.values())) for e in effects.values()]))
+    assert low < point < high and high - low < 0.6
+    assert np.isnan(hierarchical_bootstrap({0: {}, 1: {}})[0])
+
+
+def test_a_seed_missing_some_problems_is_averaged_over_the_ones_it_has():
+    full = effects_for([0.0, 0.2])
+    partial = {0: full[0], 1: {k: v for k, v in full[1].items() if k not in ("p0", "p1", "p2")}}
+    own = [np.mean(list(e.values())) for e in partial.values()]
+    assert hierarchical_bootstrap(partial)[0] == pytest.approx(np.mean(own))
+    assert hierarchical_bootstrap({0: full[0], 1: {}})[0] == pytest.approx(own[0])  # an empty seed adds nothing
+
+
 def test_power_is_high_for_a_clear_effect_and_low_for_none():
     from study.stats import power
     clear = {s: (-0.3 + 0.01 * s, (-0.4 + 0.01 * s, -0.2 + 0.01 * s)) for s in range(10)}
