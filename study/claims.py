@@ -721,17 +721,19 @@ def model_weights(ckpt):
 def claim_c11(runs):
     """runs: {seed: (base checkpoint, RL, RL of seed + 1000, SFT, SFT of seed + 1000 checkpoints)}.
     The control pairs each seed's RL run with the next seed's (cyclically), each from its own base."""
+    from functools import lru_cache
     from metrics import update_overlap
+    weights = lru_cache(maxsize=8)(model_weights)  # a seed's base and RL run serve again as the next one's control
     seeds, rows, rl_over, more, cross, figure = list(runs), [], {}, {}, {}, {}
     for i, s in enumerate(seeds):
-        base, rl_a, rl_b, sft_a, sft_b = (model_weights(c) for c in runs[s])
+        base, rl_a, rl_b, sft_a, sft_b = (weights(c) for c in runs[s])
         j_rl, chance = update_overlap(base, rl_a, rl_b, OVERLAP)
         j_sft, _ = update_overlap(base, sft_a, sft_b, OVERLAP)
         rl_over[s], more[s] = j_rl / chance, j_rl - j_sft
         line = f"| {s} | {j_rl:.3f} | {j_sft:.3f} | {chance:.4f} |"
         if len(seeds) > 1:
             t = seeds[(i + 1) % len(seeds)]
-            j_cross, _ = update_overlap(base, rl_a, model_weights(runs[t][1]), OVERLAP, initial_b=model_weights(runs[t][0]))
+            j_cross, _ = update_overlap(base, rl_a, weights(runs[t][1]), OVERLAP, initial_b=weights(runs[t][0]))
             cross[s] = j_cross / chance
             line += f" {j_cross:.3f} (with seed {t}) |"
         rows.append(line if len(seeds) > 1 else line + " - |")
