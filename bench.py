@@ -238,18 +238,16 @@ def forward_passes_alone(model, batch, prompt_len, new_tokens):
 
 
 @torch.no_grad()
-def cache_reading_alone(model, batch, prompt_len, new_tokens):
-    """Tokens/s if a decode step did nothing but read every layer's cached keys and values once
-    (as attention must: each new token attends to all earlier ones). At batch 512 the cache is
-    hundreds of MB, far beyond the CPU's caches, so this is memory bandwidth, not arithmetic: the
-    floor that no CPU sampler at fp32 goes below."""
+def over_the_cache(model, batch, prompt_len, new_tokens, work):
+    """Tokens/s of decode steps that do nothing but `work(keys, values)` on every layer's cache,
+    up to the current position (filled with noise, as long as the sampler's at its longest)."""
     c = model.config
     cache = model.new_cache(batch, prompt_len + new_tokens)
     cache.k.normal_(), cache.v.normal_()
 
     def step(t):
         for layer in range(c.n_layer):
-            cache.k[layer, :, :, :prompt_len + t + 1].sum(), cache.v[layer, :, :, :prompt_len + t + 1].sum()
+            work(cache.k[layer, :, :, :prompt_len + t + 1], cache.v[layer, :, :, :prompt_len + t + 1])
     step(new_tokens - 1)
     start = time.perf_counter()
     for t in range(new_tokens):
@@ -257,26 +255,22 @@ def cache_reading_alone(model, batch, prompt_len, new_tokens):
     return batch * new_tokens / (time.perf_counter() - start)
 
 
-@torch.no_grad()
+def cache_reading_alone(model, batch, prompt_len, new_tokens):
+    """Tokens/s if a decode step did nothing but read every layer's cached keys and values once
+    (as attention must: each new token attends to all earlier ones). At batch 512 the cache is
+    hundreds of MB, far beyond the CPU's caches, so this is memory bandwidth, not arithmetic: the
+    floor that no CPU sampler at fp32 goes below."""
+    return over_the_cache(model, batch, prompt_len, new_tokens, lambda k, v: (k.sum(), v.sum()))
+
+
 def attention_matmuls_alone(model, batch, prompt_len, new_tokens):
     """Tokens/s if a decode step did nothing but attention's two matrix products over every
     layer's cache (scores = q k^T, then weights v; no softmax, no projections): what the decode
     step's attention costs with the kernels PyTorch has for it on this CPU, against the pure read
     of the same bytes (cache_reading_alone)."""
     c = model.config
-    cache = model.new_cache(batch, prompt_len + new_tokens)
-    cache.k.normal_(), cache.v.normal_()
     q = torch.randn(batch, c.n_head, 1, c.n_embd // c.n_head)
-
-    def step(t):
-        for layer in range(c.n_layer):
-            k, v = cache.k[layer, :, :, :prompt_len + t + 1], cache.v[layer, :, :, :prompt_len + t + 1]
-            (q @ k.transpose(-2, -1)) @ v
-    step(new_tokens - 1)
-    start = time.perf_counter()
-    for t in range(new_tokens):
-        step(t)
-    return batch * new_tokens / (time.perf_counter() - start)
+    return over_the_cache(model, batch, prompt_len, new_tokens, lambda k, v: (q @ k.transpose(-2, -1)) @ v)
 
 
 def bench_eval(checkpoint, problems=160, samples=256):
